@@ -1,0 +1,238 @@
+"""Load profiles: read YAML with positions, follow `extends`, layer over the built-in defaults, validate.
+
+Every problem found on the way is collected with its file, line, column and path, so one run reports all
+of them. The result is plain data plus a map from each value's path to where it came from.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import jsonschema
+
+from . import yamlsource
+from .problems import Problem, UserError
+from .yamlsource import PathKey, Source, format_path
+
+BUILTIN = "built-in defaults"
+Origin = tuple[str, int, int]  # file, line, column
+
+
+@dataclass
+class Profile:
+    """A profile with its layers merged in: data, and the origin of every value by path."""
+
+    file: str
+    data: dict
+    origins: dict[PathKey, Origin] = field(default_factory=dict)
+
+    def origin(self, path: PathKey) -> Origin:
+        path = tuple(path)
+        while path:
+            if path in self.origins:
+                return self.origins[path]
+            path = path[:-1]
+        return (self.file, 1, 1)
+
+    def problem(self, path: PathKey, message: str, hint: str = "", details: tuple[str, ...] = ()) -> Problem:
+        file, line, column = self.origin(path)
+        return Problem(file, line, column, format_path(tuple(path)), message, hint, details=details)
+
+
+@lru_cache(maxsize=1)
+def profile_schema() -> dict:
+    return json.loads(resources.files("keptn_pagerduty").joinpath("data/profile.schema.json").read_text("utf-8"))
+
+
+@lru_cache(maxsize=2)
+def _validator(partial: bool) -> jsonschema.protocols.Validator:
+    schema = dict(profile_schema())
+    if partial:
+        schema.pop("required", None)
+    cls = jsonschema.validators.validator_for(schema)
+    return cls(schema)
+
+
+@lru_cache(maxsize=1)
+def builtin_defaults() -> Source:
+    text = resources.files("keptn_pagerduty").joinpath("data/defaults.yaml").read_bytes()
+    return yamlsource.loads(text, BUILTIN)
+
+
+def discover(folder: Path) -> list[Path]:
+    """Profiles are the *.yaml/*.yml files of a folder; names starting with `_` are shared files to extend."""
+    files = [p for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and not p.name.startswith("_")]
+    return sorted(files, key=lambda p: p.name)
+
+
+def load_profiles(folder: Path, display_root: Path | None = None) -> list[Profile]:
+    """Load every profile of `folder`; raise one `UserError` holding every problem found."""
+    if not folder.is_dir():
+        raise UserError([Problem(str(folder), message="profiles folder not found",
+                                 hint="pass the folder that holds your profiles, e.g. --profiles profiles")])
+    loader = _Loader(display_root or folder.parent)
+    profiles = []
+    for path in discover(folder):
+        profile = loader.profile(path)
+        if profile is not None:
+            profiles.append(profile)
+    if not profiles and not loader.problems:
+        loader.problems.append(Problem(str(folder), message="no profiles (*.yaml) in this folder",
+                                       hint="add a profile; see profiles/ in the project for examples"))
+    if loader.problems:
+        raise UserError(loader.problems)
+    return profiles
+
+
+class _Loader:
+    def __init__(self, display_root: Path):
+        self.display_root = display_root
+        self.problems: list[Problem] = []
+        self.sources: dict[Path, Source | None] = {}
+
+    def display(self, path: Path) -> str:
+        try:
+            return path.resolve().relative_to(self.display_root.resolve()).as_posix()
+        except ValueError:
+            return path.as_posix()
+
+    def source(self, path: Path) -> Source | None:
+        key = path.resolve()
+        if key not in self.sources:
+            try:
+                source = yamlsource.load(path, self.display(path))
+            except UserError as exc:
+                self.problems.extend(exc.problems)
+                source = None
+            else:
+                if not isinstance(source.data, dict):
+                    self.problems.append(source.problem((), "a profile must be a mapping of keys to values",
+                                                        "start with `project: <name>`"))
+                    source = None
+                else:
+                    self.problems.extend(validate(source, partial=True))
+            self.sources[key] = source
+        return self.sources[key]
+
+    def layers(self, path: Path, chain: tuple[Path, ...]) -> list[Source] | None:
+        """The files a profile is built from, most general first, following `extends`."""
+        source = self.source(path)
+        if source is None:
+            return None
+        parent = source.data.get("extends")
+        if not isinstance(parent, str):
+            return [source]
+        target = (path.parent / parent)
+        if target.resolve() in chain:
+            cycle = " -> ".join(self.display(p) for p in chain + (target.resolve(),))
+            self.problems.append(source.problem(("extends",), f"`extends` makes a cycle: {cycle}",
+                                                "let the shared file stand alone; remove one `extends`"))
+            return None
+        if not target.is_file():
+            self.problems.append(source.problem(("extends",), f"`extends` names a file that does not exist: {parent}",
+                                                "give the path relative to this profile, e.g. _defaults.yaml"))
+            return None
+        below = self.layers(target, chain + (target.resolve(),))
+        return None if below is None else below + [source]
+
+    def profile(self, path: Path) -> Profile | None:
+        layers = self.layers(path, (path.resolve(),))
+        if layers is None:
+            return None
+        data: dict = {}
+        origins: dict[PathKey, Origin] = {}
+        for source in [builtin_defaults()] + layers:
+            data = merge(data, source.data, origins, source)
+        data.pop("extends", None)
+        profile = Profile(layers[-1].file, data, origins)
+        problems = validate_merged(profile)
+        self.problems.extend(problems)
+        return None if problems else profile
+
+
+def merge(base: object, overlay: object, origins: dict[PathKey, Origin], source: Source,
+          path: PathKey = ()) -> object:
+    """Maps merge key by key and the overlay wins; null removes a key; anything else is replaced."""
+    line, column = source.position(path)
+    origins[path] = (source.file, line, column)
+    if isinstance(base, dict) and isinstance(overlay, dict):
+        result = dict(base)
+        for key, value in overlay.items():
+            if value is None and key in result and path and path[0] != "routes":
+                del result[key]
+                continue
+            result[key] = merge(result.get(key), value, origins, source, path + (key,))
+        return result
+    if isinstance(overlay, dict):
+        return {k: merge(None, v, origins, source, path + (k,)) for k, v in overlay.items()}
+    if isinstance(overlay, list):
+        return [merge(None, v, origins, source, path + (i,)) for i, v in enumerate(overlay)]
+    return overlay
+
+
+def validate(source: Source, partial: bool) -> list[Problem]:
+    validator = _validator(partial)
+    return [_schema_problem(error, source.problem) for error in validator.iter_errors(source.data)]
+
+
+def validate_merged(profile: Profile) -> list[Problem]:
+    problems = []
+    if "project" not in profile.data:
+        problems.append(profile.problem((), "missing required key `project`",
+                                        "add `project: <Keptn project name>` at the top of the profile"))
+    secret = profile.data.get("pagerduty", {}).get("routing_key_secret")
+    if not secret:
+        problems.append(profile.problem(
+            ("pagerduty",), "missing `pagerduty.routing_key_secret`",
+            "name the Keptn secret that holds the integration key: routing_key_secret: {name: pagerduty, key: routing-key}",
+        ))
+    return problems
+
+
+def _schema_problem(error: jsonschema.ValidationError, locate) -> Problem:
+    path = tuple(error.absolute_path)
+    validator = error.validator
+    hint = ""
+    if validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        extra = sorted(set(error.instance) - set(allowed)) if isinstance(error.instance, dict) else []
+        key = extra[0] if extra else "?"
+        close = difflib.get_close_matches(str(key), allowed, n=1)
+        message = f"unknown key `{key}`"
+        hint = f"did you mean `{close[0]}`?" if close else f"allowed keys: {', '.join(allowed)}"
+        return locate(path + (key,), message, hint)
+    if validator == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else error.message
+        return locate(path, f"missing required key `{missing}`", f"add `{missing}:` here")
+    if validator == "enum":
+        allowed = ", ".join(str(v) for v in error.validator_value)
+        close = difflib.get_close_matches(str(error.instance), [str(v) for v in error.validator_value], n=1)
+        hint = f"did you mean `{close[0]}`?" if close else f"use one of: {allowed}"
+        return locate(path, f"{error.instance!r} is not one of: {allowed}", hint)
+    if validator == "type":
+        expected = error.validator_value if isinstance(error.validator_value, str) else " or ".join(error.validator_value)
+        return locate(path, f"expected {_type_name(expected)}, got {_type_name(type(error.instance).__name__)}",
+                      "check the value's type against the profile reference")
+    if validator == "pattern" and error.schema.get("pattern") == "^[a-z][a-z0-9-]*$":
+        return locate(path, f"{error.instance!r} is not a valid Keptn name",
+                      "use lower-case letters, digits and `-`, starting with a letter")
+    if validator == "maxLength":
+        return locate(path, f"too long ({len(error.instance)} characters, at most {error.validator_value})", "shorten it")
+    if validator in ("minLength", "minItems", "minProperties"):
+        return locate(path, "must not be empty", "give a value, or remove the key")
+    if validator == "uniqueItems":
+        return locate(path, "lists a value twice", "remove the duplicate")
+    description = error.schema.get("description", "")
+    return locate(path, error.message, description)
+
+
+def _type_name(name: str) -> str:
+    return {"str": "text", "string": "text", "dict": "a mapping", "object": "a mapping", "list": "a list",
+            "array": "a list", "int": "a number", "integer": "a whole number", "float": "a number",
+            "bool": "true or false", "boolean": "true or false", "NoneType": "nothing (null)",
+            "null": "null"}.get(name, name)

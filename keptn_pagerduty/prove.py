@@ -1,0 +1,207 @@
+"""Prove every webhook before anything is written.
+
+Each generated webhook.yaml is decoded the way Keptn's webhook-service decodes it, and each webhook in it is
+run through the webhook-service simulation for realistic sample events of its type and hostile variants of
+them (message absent, quotes, `;`, `%`, backticks, non-ASCII text, 5,000 characters...). Every request must
+pass Keptn's checks, every body must pass PagerDuty's schema, and the behaviour must be what the profile
+asked for: the right action and severity per result, one dedup key per service so that a passing event
+resolves what a failing one opened, change events to the change endpoint.
+
+Identical requests are proven once: a webhook that sits in several files (one per stage) is decoded from each
+file, but simulated only once per distinct request.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from urllib.parse import urlsplit
+
+from . import events, pagerduty
+from .keptn import webhook_service
+from .model import Notification
+from .payload import RESULTS, SEVERITIES
+from .problems import Problem, UserError
+from .render import WebhookFile, setting_path
+from .yamlsource import format_path
+
+# A routing key of the right shape for the proof; scripts get a placeholder instead, never a key.
+PROOF_ROUTING_KEY = "PR00FR0UT1NGKEY0000000000000000K"
+SCRIPT_ROUTING_KEY = "__PAGERDUTY_ROUTING_KEY__"
+
+
+@dataclass
+class SampleBody:
+    """What PagerDuty would receive for one sample event: for send scripts and the README."""
+
+    label: str
+    url: str
+    body: str
+    action: str  # trigger severity, resolve, acknowledge, or change
+
+
+@dataclass
+class Proof:
+    """The outcome for one notification: sample bodies, and how many events were simulated."""
+
+    samples: list[SampleBody] = field(default_factory=list)
+    simulated: int = 0
+
+
+@dataclass
+class ProofReport:
+    proofs: dict[str, Proof] = field(default_factory=dict)  # by subscription id
+    simulations: int = 0
+    distinct_requests: int = 0
+
+
+@lru_cache(maxsize=None)
+def _samples(event_type: events.EventType) -> tuple[tuple[str, str], ...]:
+    """Realistic samples and their hostile variants, as JSON text (copied per use, never shared)."""
+    result = []
+    for label, event in events.sample_events(event_type):
+        result.append((label, json.dumps(event)))
+        for variant, hostile in events.hostile_variants(event):
+            result.append((f"{label}/{variant}", json.dumps(hostile)))
+    return tuple(result)
+
+
+def prove(files: list[WebhookFile]) -> ProofReport:
+    """Raise `UserError` with one located problem per failing webhook; return sample bodies otherwise."""
+    report = ProofReport()
+    problems: list[Problem] = []
+    proven: dict[tuple, list[Problem]] = {}
+    for file in files:
+        try:
+            config = webhook_service.decode(file.text)
+        except webhook_service.DecodeError as exc:
+            problems.append(Problem(file.output_path, 1, 1, "", f"Keptn would not load this file: {exc}",
+                                    "a template in templates/ produces an invalid webhook.yaml; fix the template"))
+            continue
+        for hook in file.webhooks:
+            n = hook.notification
+            found = webhook_service.find_webhook(config, n.subscription_id)
+            if found is None:
+                problems.append(Problem(file.output_path, 1, 1, "", f"no webhook with subscriptionID {n.subscription_id}",
+                                        "a template in templates/ drops webhooks; fix the template"))
+                continue
+            key = (config.api_version, found, n.settings.get("kind"), json.dumps(n.settings.get("results"), sort_keys=True),
+                   n.project, n.stages, n.services)
+            if key not in proven:
+                report.distinct_requests += 1
+                proof, found_problems = _prove_webhook(config, found, n, file)
+                proven[key] = found_problems
+                report.proofs.setdefault(n.subscription_id, proof)
+                report.simulations += proof.simulated
+            problems.extend(proven[key])
+    if problems:
+        raise UserError(sorted(set(problems)))
+    return report
+
+
+def _prove_webhook(config, webhook, n: Notification, file: WebhookFile) -> tuple[Proof, list[Problem]]:
+    proof = Proof()
+    secrets = {(env[1], env[2]): PROOF_ROUTING_KEY for env in webhook.env_from}
+    dedup_keys: dict[str, str] = {}
+    for label, text in _samples(n.event):
+        event = _aimed(json.loads(text), n)
+        proof.simulated += 1
+        failure = _check_one(config, webhook, n, event, secrets, dedup_keys, label)
+        if failure:
+            rule, hint, key = failure
+            file_name, line, column = n.profile.origin(setting_path(n, key) if key else n.path)
+            return proof, [Problem(
+                file_name, line, column, _path(n, key), f"{rule}",
+                hint, details=(f"output file: {file.output_path}",
+                               f"webhook: {n.event.type} (subscriptionID {n.subscription_id})",
+                               f"sample event: {n.event.short} [{label}]"))]
+        if "/" not in label:
+            script_secrets = {k: SCRIPT_ROUTING_KEY for k in secrets}
+            result = webhook_service.simulate(config, webhook, event, script_secrets).results[0]
+            proof.samples.append(SampleBody(label, result.url or "", result.body or "", _action(result.json_body)))
+    return proof, []
+
+
+def _path(n: Notification, key: tuple | None) -> str:
+    return format_path(setting_path(n, key) if key else n.path)
+
+
+def _aimed(event: dict, n: Notification) -> dict:
+    """The sample as Keptn would deliver it through this subscription: its project, a stage and service it covers."""
+    data = event.setdefault("data", {})
+    data["project"] = n.project
+    if n.stages:
+        data["stage"] = n.stages[0]
+    if n.services:
+        data["service"] = n.services[0]
+    return event
+
+
+def _action(body: object) -> str:
+    if not isinstance(body, dict):
+        return "?"
+    if "event_action" not in body:
+        return "change"
+    if body["event_action"] == "trigger":
+        return body.get("payload", {}).get("severity", "?")
+    return str(body["event_action"])
+
+
+def _check_one(config, webhook, n: Notification, event: dict, secrets: dict, dedup_keys: dict[str, str],
+               label: str) -> tuple[str, str, tuple | None] | None:
+    """The first rule this sample breaks, as (message, hint, setting key), or None."""
+    simulation = webhook_service.simulate(config, webhook, event, secrets)
+    for result in simulation.results:
+        if result.error:
+            return (f"Keptn's webhook-service would fail this request: {result.error}",
+                    "check the placeholders of this event's texts; see the troubleshooting table in README.md", None)
+        if result.json_body is None:
+            return ("the body Keptn would send is not valid JSON", "report this: the generator escaped text wrongly", None)
+        url_path = urlsplit(result.url or "").path
+        violations = pagerduty.validate_event(url_path, result.json_body)
+        if violations:
+            first = violations[0]
+            return (f"PagerDuty would reject the body (400): {first.message}",
+                    "shorten or fix the text that fills this field", _setting_for(first.path))
+        expected = _expected(n, event)
+        if n.settings.get("kind") == "change":
+            if url_path != pagerduty.CHANGE_URL_PATH:
+                return ("a change event is not sent to the change endpoint", "", None)
+            continue
+        body = result.json_body
+        action = body.get("event_action")
+        severity = body.get("payload", {}).get("severity")
+        if expected in SEVERITIES and (action != "trigger" or severity != expected):
+            return (f"expected trigger with severity {expected}, the body says {action} {severity}", "", ("results",))
+        if expected not in SEVERITIES and action != expected:
+            return (f"expected {expected}, the body says {action}", "", ("results",))
+        scope = f"{event['data'].get('stage')}/{event['data'].get('service')}"
+        known = dedup_keys.setdefault(scope, body.get("dedup_key", ""))
+        if known != body.get("dedup_key") and _stable(n):
+            return (f"the dedup key differs between sample events of one service ({known!r} and "
+                    f"{body.get('dedup_key')!r}), so a resolve would not reach the alert a failure opened",
+                    "keep per-event fields out of the dedup key", ("dedup_key",))
+    if simulation.sent_back:
+        return (f"the webhook-service would send {', '.join(simulation.sent_back)} back to Keptn for a request that "
+                f"went well, which changes the task's outcome", "", None)
+    return None
+
+
+def _stable(n: Notification) -> bool:
+    results = n.settings.get("results", {}).values()
+    return any(a in SEVERITIES for a in results) and any(a not in SEVERITIES for a in results)
+
+
+def _expected(n: Notification, event: dict) -> str:
+    result = event.get("data", {}).get("result") or "none"
+    if result not in RESULTS:
+        result = "none"
+    results = n.settings.get("results", {})
+    return results.get(result, results.get("none", "info"))
+
+
+def _setting_for(json_path: str) -> tuple | None:
+    mapping = {"payload.summary": ("summary",), "payload.source": ("source",), "dedup_key": ("dedup_key",),
+               "payload.component": ("component",), "payload.group": ("group",), "payload.class": ("class",)}
+    return mapping.get(json_path)

@@ -1,0 +1,210 @@
+"""Render the model through the Jinja templates: webhook.yaml files, scripts and a README per project.
+
+Only text is produced here; nothing is written. Payloads come from `payload` (their escaping is code, not
+template); the templates lay out the files around them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jinja2
+
+from . import payload
+from .model import Location, Notification, Project
+from .problems import Problem, UserError
+from .yamlsource import format_path
+
+BUNDLED_TEMPLATES = Path(__file__).resolve().parent / "templates"
+CHECKOUT_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+API_VERSIONS = {"v1beta1": "webhookconfig.keptn.sh/v1beta1", "v1alpha1": "webhookconfig.keptn.sh/v1alpha1"}
+
+
+def default_templates() -> Path:
+    """Templates of a source checkout first (they are the ones being edited), else the installed copy."""
+    return CHECKOUT_TEMPLATES if CHECKOUT_TEMPLATES.is_dir() else BUNDLED_TEMPLATES
+
+
+def environment(templates: Path | None = None) -> jinja2.Environment:
+    loaders: list[jinja2.BaseLoader] = []
+    if templates is not None:
+        loaders.append(jinja2.FileSystemLoader(str(templates)))
+    loaders.append(jinja2.FileSystemLoader(str(default_templates())))
+    env = jinja2.Environment(loader=jinja2.ChoiceLoader(loaders), undefined=jinja2.StrictUndefined,
+                             keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
+                             autoescape=False)
+    env.filters["json"] = lambda value: json.dumps(value, ensure_ascii=False)
+    env.filters["shell_quote"] = shell_quote
+    return env
+
+
+def shell_quote(value: object) -> str:
+    """Single-quote for bash: the text stays data, whatever it holds."""
+    return "'" + str(value).replace("'", "'\\''") + "'"
+
+
+@dataclass
+class Webhook:
+    notification: Notification
+    body: payload.Body
+    options: str
+
+
+@dataclass
+class WebhookFile:
+    project: Project
+    location: Location
+    webhooks: list[Webhook] = field(default_factory=list)
+    text: str = ""
+
+    @property
+    def output_path(self) -> str:
+        return f"{self.project.name}/branches/{self.location.branch}/{self.location.path}"
+
+
+def webhooks(project: Project) -> list[Webhook]:
+    """One webhook per notification; every text that cannot be made safe is a located problem."""
+    problems: list[Problem] = []
+    result = []
+    for notification in project.notifications:
+        keptn = notification.keptn
+        options = f"--max-time {keptn['timeout_seconds']} --retry {keptn['retries']}"
+        try:
+            body = payload.build(notification, project.api_version)
+        except payload.SettingError as exc:
+            problems.append(notification.profile.problem(setting_path(notification, exc.key), str(exc), exc.hint))
+            continue
+        result.append(Webhook(notification, body, options))
+    if problems:
+        raise UserError(problems)
+    return result
+
+
+def setting_path(notification: Notification, key: tuple) -> tuple:
+    """Where a setting was written: the route, else the profile's event defaults (or the built-in ones)."""
+    if key and key[0] == "bridge_url":
+        return ("keptn", "bridge_url")
+    route_settings = notification.profile.data["routes"][notification.route_index]["events"][notification.event_key]
+    if isinstance(route_settings, dict) and key[0] in route_settings:
+        return notification.path + key
+    defaults = notification.profile.data.get("event_defaults", {})
+    for name in (notification.event.short, "*"):
+        if key[0] in defaults.get(name, {}):
+            return ("event_defaults", name) + key
+    return notification.path + key
+
+
+def webhook_files(project: Project, hooks: list[Webhook], env: jinja2.Environment) -> list[WebhookFile]:
+    files: dict[Location, WebhookFile] = {}
+    for hook in hooks:
+        for location in hook.notification.locations:
+            files.setdefault(location, WebhookFile(project, location)).webhooks.append(hook)
+    template = env.get_template("webhook.yaml.j2")
+    result = []
+    for location in sorted(files, key=lambda loc: (loc.branch, loc.path)):
+        file = files[location]
+        file.webhooks.sort(key=lambda h: (h.notification.event.type, h.notification.subscription_id))
+        file.text = template.render(
+            project=project.name, location=location, api_version=project.api_version,
+            sources=sorted({h.notification.profile.file for h in file.webhooks}),
+            webhooks=[_webhook_context(h) for h in file.webhooks])
+        result.append(file)
+    return result
+
+
+def _webhook_context(hook: Webhook) -> dict[str, object]:
+    n = hook.notification
+    secret = n.pagerduty["routing_key_secret"]
+    settings = n.settings
+    shown = ("summary", "dedup_key") if hook.body.kind == "alert" else ("summary",)
+    comments = [f"{key}: {json.dumps(settings[key], ensure_ascii=False)}" for key in shown]
+    return {
+        "event": n.event.short, "type": n.event.type, "kind": hook.body.kind,
+        "results": results_text(settings) if hook.body.kind == "alert" else "",
+        "scope": n.describe_scope(), "origin": f"{n.profile.file}, {format_path(n.path)}",
+        "comments": comments, "subscription_id": n.subscription_id,
+        "env_name": payload.ENV_NAME, "secret_name": secret["name"], "secret_key": secret["key"],
+        "url": hook.body.url, "options": hook.options, "payload": hook.body.template,
+    }
+
+
+def results_text(settings: dict) -> str:
+    results = settings.get("results", {})
+    return ", ".join(f"{r}: {results[r]}" for r in payload.RESULTS if r in results)
+
+
+def resource_api_path(project: str, location: Location) -> str:
+    """The resource-service endpoint that stores a file at this location."""
+    path = f"/api/resource-service/v1/project/{project}"
+    if location.stage:
+        path += f"/stage/{location.stage}"
+    if location.service:
+        path += f"/service/{location.service}"
+    return path + "/resource"
+
+
+def script_names(project: Project) -> dict[str, str]:
+    """send-<task>-<phase>.sh per event type, with the route's name when one event has several routes."""
+    by_event: dict[str, list[Notification]] = {}
+    for n in project.notifications:
+        by_event.setdefault(n.event.short, []).append(n)
+    names: dict[str, str] = {}
+    for event, group in sorted(by_event.items()):
+        base = "send-" + event.replace(".", "-")
+        for n in group:
+            name = base if len(group) == 1 else f"{base}-{n.route_name}"
+            if name + ".sh" in names.values():
+                name += "-" + n.subscription_id[:8]
+            names[n.subscription_id] = name + ".sh"
+    return names
+
+
+def project_files(project: Project, files: list[WebhookFile], report, env: jinja2.Environment) -> dict[str, str]:
+    """configure-keptn.sh, one send script per webhook, and the project's README."""
+    names = script_names(project)
+    notifications = sorted(project.notifications, key=lambda n: (n.event.type, n.subscription_id))
+    subscriptions = [{
+        "id": n.subscription_id, "event": n.event.type,
+        "body": json.dumps({"event": n.event.type, "filter": n.filter}, separators=(",", ":")),
+    } for n in notifications]
+    uploads = [{"file": f"branches/{f.location.branch}/{f.location.path}", "branch": f.location.branch,
+                "level": f.location.level, "api_path": resource_api_path(project.name, f.location)} for f in files]
+    secrets = sorted({(n.pagerduty["routing_key_secret"]["name"], n.pagerduty["routing_key_secret"]["key"])
+                      for n in notifications})
+    result = {"configure-keptn.sh": env.get_template("configure-keptn.sh.j2").render(
+        project=project.name, subscriptions=subscriptions, uploads=uploads, secrets=secrets)}
+    rows = []
+    for n in notifications:
+        proof = report.proofs[n.subscription_id]
+        region = n.pagerduty.get("region", "us")
+        samples = [s for s in proof.samples if s.body]
+        result[names[n.subscription_id]] = env.get_template("send-event.sh.j2").render(
+            project=project.name, event=n.event.short, scope=n.describe_scope(), region=region,
+            base_url=payload_base_url(region), samples=samples, kind=n.settings.get("kind"),
+            path=_url_path(samples[0].url) if samples else "/v2/enqueue",
+            routing_key_marker="__PAGERDUTY_ROUTING_KEY__")
+        rows.append({"event": n.event.short, "scope": n.describe_scope(), "kind": n.settings.get("kind"),
+                     "results": results_text(n.settings) if n.settings.get("kind") == "alert" else "change event",
+                     "script": names[n.subscription_id], "triggered": n.event.phase == "triggered",
+                     "summary": n.settings.get("summary", ""), "dedup_key": n.settings.get("dedup_key", "")})
+    branches: dict[str, list[str]] = {}
+    for f in files:
+        branches.setdefault(f.location.branch, []).append(f.location.path)
+    result["README.md"] = env.get_template("project-readme.md.j2").render(
+        project=project.name, api_version=project.api_version, default_branch=project.default_branch,
+        branches=sorted(branches.items()), rows=rows, secrets=secrets, profiles=sorted({p.file for p in project.profiles}),
+        samples={n.subscription_id: report.proofs[n.subscription_id].samples for n in notifications},
+        triggered=[r for r in rows if r["triggered"]])
+    return result
+
+
+def payload_base_url(region: str) -> str:
+    from .pagerduty import EVENTS_BASE_URL
+    return EVENTS_BASE_URL[region]
+
+
+def _url_path(url: str) -> str:
+    from urllib.parse import urlsplit
+    return urlsplit(url).path

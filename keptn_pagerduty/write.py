@@ -1,0 +1,187 @@
+"""Write generated files safely, and compare a folder with what would be generated.
+
+Everything is rendered and proven in memory first. Then each file is written atomically (temporary file in
+the same folder, then rename), files whose bytes are unchanged are left alone, and a manifest records what
+the generator owns, so that it never overwrites or deletes a file it did not write. A lock file keeps two
+runs from interleaving.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from .problems import Problem, UserError
+
+MANIFEST = ".keptn-pagerduty-manifest.json"
+LOCK = ".keptn-pagerduty.lock"
+
+
+@dataclass
+class Outcome:
+    """What happened (or would happen) to each file, by path relative to the output folder."""
+
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    stale: list[str] = field(default_factory=list)  # check: differs from what would be generated
+    missing: list[str] = field(default_factory=list)  # check: would be created
+    extra: list[str] = field(default_factory=list)  # check: owned but no longer generated
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.created or self.updated or self.removed)
+
+    @property
+    def current(self) -> bool:
+        return not (self.stale or self.missing or self.extra)
+
+
+def safe_relative(path: str) -> PurePosixPath:
+    """Refuse any generated path that could leave the output folder."""
+    pure = PurePosixPath(path)
+    if pure.is_absolute() or ".." in pure.parts or not pure.parts or "\\" in path:
+        raise ValueError(f"unsafe output path: {path!r}")
+    return pure
+
+
+def read_manifest(root: Path) -> set[str]:
+    try:
+        data = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
+        return set(data.get("files", []))
+    except (OSError, ValueError, AttributeError):
+        return set()
+
+
+def check(root: Path, files: dict[str, bytes]) -> Outcome:
+    """Compare `root` with the files that would be generated; writes nothing."""
+    outcome = Outcome()
+    for name in sorted(files):
+        target = root / safe_relative(name)
+        if not target.is_file():
+            outcome.missing.append(name)
+        elif target.read_bytes() != files[name]:
+            outcome.stale.append(name)
+    manifest_bytes = _manifest_bytes(files)
+    if not (root / MANIFEST).is_file():
+        outcome.missing.append(MANIFEST)
+    elif (root / MANIFEST).read_bytes() != manifest_bytes:
+        outcome.stale.append(MANIFEST)
+    outcome.extra = sorted(name for name in read_manifest(root) - set(files) if (root / name).exists())
+    return outcome
+
+
+def write(root: Path, files: dict[str, bytes], prune: bool = False) -> Outcome:
+    """Write `files` under `root` atomically; with `prune`, remove owned files that are no longer generated."""
+    root.mkdir(parents=True, exist_ok=True)
+    with _Lock(root):
+        owned = read_manifest(root)
+        problems = _conflicts(root, files, owned)
+        if problems:
+            raise UserError(problems)
+        outcome = Outcome()
+        for name in sorted(files):
+            target = root / safe_relative(name)
+            if target.is_file() and target.read_bytes() == files[name]:
+                outcome.unchanged.append(name)
+                continue
+            (outcome.updated if target.exists() else outcome.created).append(name)
+            _atomic_write(target, files[name])
+        leftovers = sorted(owned - set(files))
+        if prune:
+            for name in leftovers:
+                target = root / safe_relative(name)
+                if target.is_file() and not target.is_symlink():
+                    target.unlink()
+                    outcome.removed.append(name)
+                    _remove_empty_parents(target.parent, root)
+            kept = set(files)
+        else:
+            kept = set(files) | {name for name in leftovers if (root / name).exists()}
+            outcome.extra = sorted(kept - set(files))
+        manifest = _manifest_bytes({name: b"" for name in kept})
+        if not (root / MANIFEST).is_file() or (root / MANIFEST).read_bytes() != manifest:
+            _atomic_write(root / MANIFEST, manifest)
+        return outcome
+
+
+def _manifest_bytes(files: dict[str, bytes]) -> bytes:
+    data = {"generator": "keptn-pagerduty",
+            "about": "Files this folder's generator owns; it never overwrites or deletes any other file.",
+            "files": sorted(files)}
+    return (json.dumps(data, indent=2) + "\n").encode()
+
+
+def _conflicts(root: Path, files: dict[str, bytes], owned: set[str]) -> list[Problem]:
+    problems = []
+    for name in sorted(files):
+        target = root / safe_relative(name)
+        parent = root
+        for part in safe_relative(name).parts[:-1]:
+            parent = parent / part
+            if parent.is_symlink() or (parent.exists() and not parent.is_dir()):
+                problems.append(Problem(str(parent), message="is a symlink or a file where the generator needs a folder",
+                                        hint="remove it, or generate into another folder"))
+                break
+        if target.is_symlink():
+            problems.append(Problem(str(target), message="is a symlink; the generator does not write through links",
+                                    hint="remove the link, or generate into another folder"))
+        elif target.exists() and name not in owned and target.read_bytes() != files[name]:
+            problems.append(Problem(str(target), message="exists and was not written by this generator",
+                                    hint="move it away, or generate into another folder"))
+    return problems
+
+
+def _atomic_write(target: Path, data: bytes) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    mode = 0o755 if target.suffix == ".sh" else 0o644
+    handle, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.chmod(temp, mode)
+        os.replace(temp, target)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def _remove_empty_parents(folder: Path, root: Path) -> None:
+    while folder != root and folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
+        folder = folder.parent
+
+
+class _Lock:
+    """An exclusive lock file; a second run fails at once with a clear message instead of waiting."""
+
+    def __init__(self, root: Path):
+        self.path = root / LOCK
+
+    def __enter__(self) -> "_Lock":
+        try:
+            fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            raise UserError([Problem(str(self.path), message="another run is writing this folder",
+                                     hint="wait for it to finish; if none is running, delete this lock file")]) from None
+        with os.fdopen(fd, "w") as stream:
+            stream.write(f"{os.getpid()}\n")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def digest(files: dict[str, bytes]) -> str:
+    """One hash of a whole file set: the same input must give the same bytes."""
+    sha = hashlib.sha256()
+    for name in sorted(files):
+        sha.update(name.encode() + b"\0" + files[name] + b"\0")
+    return sha.hexdigest()

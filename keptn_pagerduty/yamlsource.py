@@ -1,0 +1,141 @@
+"""Read YAML while remembering where every value came from.
+
+Errors must point at file:line:column, so profiles are composed into nodes and built by hand, recording the
+position of each value under its path. The same pass bounds the work an alias bomb could cause and refuses
+duplicate keys, which PyYAML would otherwise resolve silently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from .problems import Problem, UserError
+
+Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+MAX_FILE_BYTES = 1_000_000
+MAX_NODES = 100_000
+
+PathKey = tuple[object, ...]
+
+
+def format_path(path: PathKey) -> str:
+    """`routes[0].events["evaluation.finished"].summary`: readable and unambiguous."""
+    text = ""
+    for part in path:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif isinstance(part, str) and part.replace("_", "").replace("-", "").isalnum():
+            text += f".{part}" if text else part
+        else:
+            text += f'["{part}"]'
+    return text
+
+
+@dataclass
+class Source:
+    """A loaded YAML file: its data and the position of each value, by path."""
+
+    file: str
+    data: object
+    positions: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
+
+    def position(self, path: PathKey) -> tuple[int, int]:
+        """Position of `path`, or of its nearest ancestor that has one."""
+        path = tuple(path)
+        while path:
+            if path in self.positions:
+                return self.positions[path]
+            path = path[:-1]
+        return self.positions.get((), (1, 1))
+
+    def problem(self, path: PathKey, message: str, hint: str = "", level: str = "error") -> Problem:
+        line, column = self.position(path)
+        return Problem(self.file, line, column, format_path(tuple(path)), message, hint, level)
+
+
+class _Builder:
+    def __init__(self, file: str):
+        self.file = file
+        self.positions: dict[PathKey, tuple[int, int]] = {}
+        self.count = 0
+        self.scalars = yaml.constructor.SafeConstructor()
+
+    def build(self, node: yaml.Node, path: PathKey) -> object:
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise UserError([Problem(
+                self.file, node.start_mark.line + 1, node.start_mark.column + 1, format_path(path),
+                f"the document expands to more than {MAX_NODES} values (aliases that repeat aliases?)",
+                "write the profile out plainly; profiles are small",
+            )])
+        self.positions.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
+        if isinstance(node, yaml.MappingNode):
+            result: dict[object, object] = {}
+            for key_node, value_node in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    raise self._error(key_node, path, "merge keys (<<) are not supported",
+                                      "use `extends:` to share settings between profiles")
+                if not isinstance(key_node, yaml.ScalarNode):
+                    raise self._error(key_node, path, "a key must be plain text", "")
+                key = self.scalars.construct_object(key_node)
+                if not isinstance(key, (str, int)) or isinstance(key, bool):
+                    key = str(key_node.value)
+                if key in result:
+                    raise self._error(key_node, path + (key,), f"duplicate key {key!r}",
+                                      "remove one of the two entries")
+                self.positions[path + (key,)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+                result[key] = self.build(value_node, path + (key,))
+            return result
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, path + (index,)) for index, item in enumerate(node.value)]
+        return self.scalars.construct_object(node)
+
+    def _error(self, node: yaml.Node, path: PathKey, message: str, hint: str) -> UserError:
+        mark = node.start_mark
+        return UserError([Problem(self.file, mark.line + 1, mark.column + 1, format_path(path), message, hint)])
+
+
+def load(path: Path, display: str | None = None) -> Source:
+    """Load one YAML document with positions; every failure is a located `UserError`."""
+    name = display or str(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise UserError([Problem(name, message=f"cannot read file: {exc.strerror}")]) from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise UserError([Problem(name, 1, 1, "", f"file is {len(raw)} bytes, more than the {MAX_FILE_BYTES} allowed",
+                                 "split it into several profiles")])
+    return loads(raw, name)
+
+
+def loads(raw: bytes | str, name: str) -> Source:
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+    except UnicodeDecodeError as exc:
+        raise UserError([Problem(name, 1, 1, "", f"not UTF-8 text ({exc.reason} at byte {exc.start})",
+                                 "save the file as UTF-8")]) from None
+    try:
+        nodes = list(yaml.compose_all(text, Loader=Loader))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        message = f"YAML syntax error: {exc.problem or exc.context}"
+        if exc.context and exc.problem:
+            message += f" ({exc.context})"
+        raise UserError([Problem(name, line, column, "", message,
+                                 "check indentation, colons and quotes around this position")]) from None
+    except yaml.YAMLError as exc:
+        raise UserError([Problem(name, 1, 1, "", f"YAML error: {exc}", "")]) from None
+    if len(nodes) > 1:
+        mark = nodes[1].start_mark
+        raise UserError([Problem(name, mark.line + 1, mark.column + 1, "", "more than one YAML document in the file",
+                                 "keep one profile per file (remove the `---` separator)")])
+    if not nodes:
+        return Source(name, None, {(): (1, 1)})
+    builder = _Builder(name)
+    data = builder.build(nodes[0], ())
+    return Source(name, data, builder.positions)
