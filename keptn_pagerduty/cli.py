@@ -174,6 +174,56 @@ def events_command(event_type: str | None, fmt: str) -> None:
     click.echo("  {task} {phase} {event}".ljust(36) + "static  always    the subscribed task, phase, task.phase")
 
 
+@main.command("preview")
+@click.option("--profile", "profile", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help="A profile; the folder it is in is loaded too (for extends and other profiles of the project).")
+@click.option("--webhook", "webhook", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help="A webhook.yaml, generated or not.")
+@click.option("--event", "event_file", type=click.Path(path_type=Path, dir_okay=False, exists=True), required=True,
+              help="A Keptn CloudEvent as JSON.")
+@click.option("--subscription", help="With --webhook: the subscriptionID to run (default: every webhook of the event's type).")
+@templates_option
+@format_option
+def preview_command(profile: Path | None, webhook: Path | None, event_file: Path, subscription: str | None,
+                    templates_dir: Path | None, fmt: str) -> None:
+    """Show the curl argv Keptn would run and the body PagerDuty would get for an event, or Keptn's error."""
+    from .preview import simulate_file, simulate_generated
+    if (profile is None) == (webhook is None):
+        raise click.UsageError("give exactly one of --profile and --webhook")
+    try:
+        event = json.loads(event_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        _fail(UserError([Problem(str(event_file), message=f"not a JSON event: {exc}")]), fmt)
+        return
+    try:
+        if webhook is not None:
+            previews = simulate_file(str(webhook), webhook.read_text(encoding="utf-8"), event, subscription)
+        else:
+            from .generator import generate, subscriptions
+            result = generate(profile.parent, templates_dir)
+            previews = simulate_generated(result.files, subscriptions(result.projects), event)
+    except UserError as exc:
+        _fail(exc, fmt)
+        return
+    failed = any(p.error or p.pagerduty_errors for p in previews)
+    if fmt == "json":
+        click.echo(json.dumps({"status": "fail" if failed else "ok", "requests": [p.as_dict() for p in previews]},
+                              indent=2, ensure_ascii=False))
+    else:
+        for p in previews:
+            click.echo(f"# {p.source} (subscriptionID {p.subscription_id})")
+            if p.argv:
+                click.echo("argv: " + json.dumps(p.argv, ensure_ascii=False))
+            if p.error:
+                click.echo(f"Keptn error: {p.error}")
+            else:
+                click.echo(f"POST {p.url}")
+                click.echo(json.dumps(p.body, indent=2, ensure_ascii=False))
+            for message in p.pagerduty_errors:
+                click.echo(f"PagerDuty would reject it: {message}")
+    sys.exit(1 if failed else 0)
+
+
 def run() -> None:
     main(prog_name="keptn-pagerduty")
 

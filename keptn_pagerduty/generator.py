@@ -59,6 +59,12 @@ def generate(profiles_dir: Path, templates: Path | None = None) -> Generation:
     return result
 
 
+def subscriptions(projects: list[Project]) -> dict[str, dict]:
+    """Every subscription by id: its event type, filter, and where its project keeps project-level files."""
+    return {n.subscription_id: {"event": n.event.type, "filter": n.filter, "default_branch": project.default_branch}
+            for project in projects for n in project.notifications}
+
+
 def find_integration_keys(files: dict[str, bytes]) -> list[Problem]:
     """A 32-character alphanumeric token in a generated file is most likely a leaked integration key."""
     problems = []

@@ -37,6 +37,14 @@ class SettingError(ValueError):
         self.hint = hint
 
 
+class SettingErrors(ValueError):
+    """Every setting of one notification that cannot be compiled, reported together."""
+
+    def __init__(self, errors: list[SettingError]):
+        super().__init__("; ".join(str(e) for e in errors))
+        self.errors = errors
+
+
 @dataclass(frozen=True)
 class Body:
     url: str
@@ -50,9 +58,12 @@ def build(notification: Notification, api_version: str) -> Body:
     region = notification.pagerduty.get("region", "us")
     builder = _Builder(notification, api_version)
     if settings.get("kind") == "change":
-        template = builder.change()
-        return Body(EVENTS_BASE_URL[region] + CHANGE_URL_PATH, template, "change")
-    return Body(EVENTS_BASE_URL[region] + ALERT_URL_PATH, builder.alert(), "alert")
+        body = Body(EVENTS_BASE_URL[region] + CHANGE_URL_PATH, builder.change(), "change")
+    else:
+        body = Body(EVENTS_BASE_URL[region] + ALERT_URL_PATH, builder.alert(), "alert")
+    if builder.errors:
+        raise SettingErrors(builder.errors)
+    return body
 
 
 class _Builder:
@@ -60,6 +71,7 @@ class _Builder:
         self.n = notification
         self.settings = notification.settings
         self.api_version = api_version
+        self.errors: list[SettingError] = []
 
     def text(self, key: tuple, value: str, context: str) -> str:
         base = CONTEXTS[context]
@@ -67,12 +79,13 @@ class _Builder:
         try:
             compiled = compile_text(value, self.n.event, ctx)
         except PlaceholderError as exc:
-            raise SettingError(key, f"{exc} (at character {exc.offset + 1} of {value!r})", exc.hint) from None
+            self.errors.append(SettingError(key, f"{exc} (at character {exc.offset + 1} of {value!r})", exc.hint))
+            return '""'
         limit = LIMITS.get(key[0])
         if limit is not None and (compiled.max_length is None or compiled.max_length > limit):
-            raise SettingError(
+            self.errors.append(SettingError(
                 key, f"{key[0]} can reach {compiled.max_length} characters; PagerDuty rejects more than {limit}",
-                "shorten the static text or use fewer placeholders")
+                "shorten the static text or use fewer placeholders"))
         return f'"{compiled.template}"'
 
     def static(self, value: str) -> str:
@@ -105,9 +118,9 @@ class _Builder:
     def alert(self) -> str:
         given = self.settings.get("results", {})
         if "none" not in given:
-            raise SettingError(("results",), "no PagerDuty action for result `none` (events without a result)",
-                               "give one, e.g. results: {none: info}")
-        results = {r: given.get(r, given["none"]) for r in RESULTS}
+            self.errors.append(SettingError(("results",), "no PagerDuty action for result `none` (events without a result)",
+                                            "give one, e.g. results: {none: info}"))
+        results = {r: given.get(r, given.get("none", "info")) for r in RESULTS}
         actions = {r: "trigger" if results[r] in SEVERITIES else results[r] for r in RESULTS}
         triggered = [results[r] for r in RESULTS if results[r] in SEVERITIES]
         fallback = triggered[-1] if triggered else "info"

@@ -66,7 +66,11 @@ def kinds() -> dict[str, dict[str, object]]:
 
 
 def json_static(text: str, api_version: str = "v1beta1") -> str:
-    """Static text as the inside of a JSON string that survives Keptn's printf, quoting and checks."""
+    """Static text as the inside of a JSON string that survives Keptn's printf, quoting and checks.
+
+    Non-ASCII characters are escaped too: Keptn splits the command byte by byte and would hand curl
+    "PrÃ¼fung" for "Prüfung".
+    """
     out = []
     for char in text:
         if char == '"':
@@ -75,9 +79,12 @@ def json_static(text: str, api_version: str = "v1beta1") -> str:
             out.append("\\\\")
         elif char in _ESCAPED:
             out.append(f"\\u{ord(char):04x}")
+        elif ord(char) > 0x7E:
+            encoded = char.encode("utf-16-be")
+            out.extend(f"\\u{int.from_bytes(encoded[i:i + 2], 'big'):04x}" for i in range(0, len(encoded), 2))
         else:
             out.append(char)
-    escaped = "".join(out).replace("/var/run", "\\/var/run")
+    escaped = "".join(out).replace("/var/run", "/\\u0076ar/run")
     if api_version == "v1alpha1":
         # v1alpha1 matches its URL deny list against the whole command, payload included.
         for word in V1ALPHA1_DENIED_WORDS:

@@ -187,9 +187,10 @@ def validate_merged(profile: Profile) -> list[Problem]:
                                         "add `project: <Keptn project name>` at the top of the profile"))
     secret = profile.data.get("pagerduty", {}).get("routing_key_secret")
     if not secret:
-        problems.append(profile.problem(
-            ("pagerduty",), "missing `pagerduty.routing_key_secret`",
-            "name the Keptn secret that holds the integration key: routing_key_secret: {name: pagerduty, key: routing-key}",
+        # Nothing to point at but the profile itself (the built-in defaults have no secret on purpose).
+        problems.append(Problem(
+            profile.file, 1, 1, "pagerduty.routing_key_secret", "missing: which Keptn secret holds the integration key",
+            "add  pagerduty: {routing_key_secret: {name: pagerduty, key: routing-key}}  here or in the file it extends",
         ))
     return problems
 

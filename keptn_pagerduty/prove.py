@@ -152,9 +152,12 @@ def _check_one(config, webhook, n: Notification, event: dict, secrets: dict, ded
                label: str) -> tuple[str, str, tuple | None] | None:
     """The first rule this sample breaks, as (message, hint, setting key), or None."""
     simulation = webhook_service.simulate(config, webhook, event, secrets)
+    if simulation.ignored or (simulation.error and not simulation.results):
+        return (f"Keptn's webhook-service would not run this webhook: {simulation.ignored or simulation.error}",
+                "check the event type and the secret reference", None)
     for result in simulation.results:
         if result.error:
-            return (f"Keptn's webhook-service would fail this request: {result.error}",
+            return (f"Keptn's webhook-service would fail this request: {short_error(result.error)}",
                     "check the placeholders of this event's texts; see the troubleshooting table in README.md", None)
         if result.json_body is None:
             return ("the body Keptn would send is not valid JSON", "report this: the generator escaped text wrongly", None)
@@ -186,6 +189,15 @@ def _check_one(config, webhook, n: Notification, event: dict, secrets: dict, ded
         return (f"the webhook-service would send {', '.join(simulation.sent_back)} back to Keptn for a request that "
                 f"went well, which changes the task's outcome", "", None)
     return None
+
+
+def short_error(error: str) -> str:
+    """Keptn quotes the whole command in its errors; the reason after it is what a reader needs."""
+    prefix = "could not execute request '"
+    if error.startswith(prefix) and "': " in error:
+        return "could not execute request '...': " + error.rsplit("': ", 1)[1]
+    flat = " ".join(error.split())
+    return flat if len(flat) <= 300 else flat[:300] + "..."
 
 
 def _stable(n: Notification) -> bool:

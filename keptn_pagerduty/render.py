@@ -73,8 +73,9 @@ def webhooks(project: Project) -> list[Webhook]:
         options = f"--max-time {keptn['timeout_seconds']} --retry {keptn['retries']}"
         try:
             body = payload.build(notification, project.api_version)
-        except payload.SettingError as exc:
-            problems.append(notification.profile.problem(setting_path(notification, exc.key), str(exc), exc.hint))
+        except payload.SettingErrors as exc:
+            problems.extend(notification.profile.problem(setting_path(notification, e.key), str(e), e.hint)
+                            for e in exc.errors)
             continue
         result.append(Webhook(notification, body, options))
     if problems:

@@ -1,0 +1,89 @@
+"""Safe writes: atomic, unchanged files untouched, only owned files pruned, foreign files never overwritten."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from keptn_pagerduty.problems import UserError
+from keptn_pagerduty.write import LOCK, MANIFEST, check, safe_relative, write
+
+
+def test_creates_then_leaves_unchanged_files_alone(tmp_path: Path) -> None:
+    files = {"p/a.yaml": b"a\n", "p/run.sh": b"#!/bin/sh\n"}
+    first = write(tmp_path, files)
+    assert first.created == ["p/a.yaml", "p/run.sh"]
+    assert os.access(tmp_path / "p/run.sh", os.X_OK)
+    stamp = (tmp_path / "p/a.yaml").stat().st_mtime_ns
+    inode = (tmp_path / "p/a.yaml").stat().st_ino
+    second = write(tmp_path, files)
+    assert second.unchanged == ["p/a.yaml", "p/run.sh"] and not second.changed
+    assert (tmp_path / "p/a.yaml").stat().st_mtime_ns == stamp
+    assert (tmp_path / "p/a.yaml").stat().st_ino == inode
+
+
+def test_updates_by_rename_and_leaves_no_temporary_files(tmp_path: Path) -> None:
+    write(tmp_path, {"a.txt": b"1"})
+    outcome = write(tmp_path, {"a.txt": b"2"})
+    assert outcome.updated == ["a.txt"]
+    assert (tmp_path / "a.txt").read_bytes() == b"2"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["a.txt", MANIFEST])
+
+
+def test_prune_removes_only_owned_files(tmp_path: Path) -> None:
+    write(tmp_path, {"old/x.yaml": b"x", "keep.yaml": b"k"})
+    (tmp_path / "mine.txt").write_text("written by a person")
+    kept = write(tmp_path, {"keep.yaml": b"k"})
+    assert kept.extra == ["old/x.yaml"] and (tmp_path / "old/x.yaml").exists()
+    pruned = write(tmp_path, {"keep.yaml": b"k"}, prune=True)
+    assert pruned.removed == ["old/x.yaml"]
+    assert not (tmp_path / "old").exists()
+    assert (tmp_path / "mine.txt").read_text() == "written by a person"
+
+
+def test_never_overwrites_a_file_it_does_not_own(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text("hand-written")
+    with pytest.raises(UserError) as caught:
+        write(tmp_path, {"a.yaml": b"generated"})
+    assert "was not written by this generator" in str(caught.value)
+    assert (tmp_path / "a.yaml").read_text() == "hand-written"
+
+
+def test_refuses_to_write_through_symlinks(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    root = tmp_path / "out"
+    root.mkdir()
+    (root / "p").symlink_to(outside, target_is_directory=True)
+    with pytest.raises(UserError) as caught:
+        write(root, {"p/a.yaml": b"x"})
+    assert "symlink" in str(caught.value)
+    assert list(outside.iterdir()) == []
+
+
+@pytest.mark.parametrize("path", ["../x", "/etc/passwd", "a/../../x", "a\\b"])
+def test_unsafe_paths_are_refused(path: str) -> None:
+    with pytest.raises(ValueError):
+        safe_relative(path)
+
+
+def test_a_second_run_is_locked_out(tmp_path: Path) -> None:
+    (tmp_path / LOCK).write_text("123\n")
+    with pytest.raises(UserError) as caught:
+        write(tmp_path, {"a": b"a"})
+    assert "another run is writing this folder" in str(caught.value)
+    assert not (tmp_path / "a").exists()
+
+
+def test_check_reports_stale_missing_and_extra_without_writing(tmp_path: Path) -> None:
+    write(tmp_path, {"a": b"1", "b": b"2", "gone": b"3"})
+    (tmp_path / "a").write_bytes(b"changed")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    outcome = check(tmp_path, {"a": b"1", "b": b"2", "new": b"4"})
+    assert outcome.stale == ["a", MANIFEST]
+    assert outcome.missing == ["new"]
+    assert outcome.extra == ["gone"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert check(tmp_path, {"a": b"changed", "b": b"2", "gone": b"3"}).current
