@@ -2409,9 +2409,7 @@ def _sprintf(fmt: str, args: list) -> str:
 # --------------------------------------------------------------------------------------------
 
 _URL_UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~")
-_URL_TABLE = tuple(
-    chr(b) if b in _URL_UNRESERVED else "+" if b == 0x20 else "%%%02X" % b for b in range(256)
-)
+_URL_TABLE = tuple(chr(b) if b in _URL_UNRESERVED else "+" if b == 0x20 else "%%%02X" % b for b in range(256))
 
 
 def _query_escape(s: str) -> str:

@@ -91,7 +91,10 @@ def exec_error(at: str, message: str, where: str = "1:2", name: str = "") -> str
         ("{{(index .data.letters 0)}}{{(.data.labels).b}}", "ax"),
         ("{{`raw {{not}} \\n`}}", "raw {{not}} \\n"),
         ('{{"tab\\tquote\\"nl\\n\\u00e9\\x41\\101"}}', 'tab\tquote"nl\né' + "AA"),
-        ("{{true}} {{false}} {{0x1F}} {{1e3}} {{'a'}} {{1_000}} {{017}} {{.5}} {{-0}}", "true false 31 1000 97 1000 15 0.5 0"),
+        (
+            "{{true}} {{false}} {{0x1F}} {{1e3}} {{'a'}} {{1_000}} {{017}} {{.5}} {{-0}}",
+            "true false 31 1000 97 1000 15 0.5 0",
+        ),
         ("{{/* a comment */}}c", "c"),
     ],
 )
@@ -130,7 +133,7 @@ def test_parse_is_pure_and_render_caches() -> None:
 def test_data_is_not_modified() -> None:
     data = json.loads(json.dumps(EVENT))
     snapshot = json.dumps(data, sort_keys=True)
-    r("{{range .data.letters}}{{.}}{{end}}{{index .env \"x\"}}", data)
+    r('{{range .data.letters}}{{.}}{{end}}{{index .env "x"}}', data)
     assert json.dumps(data, sort_keys=True) == snapshot
     assert type(data["env"]) is dict
 
@@ -150,7 +153,7 @@ def test_missing_key_fails_even_inside_if() -> None:
         ".data.message", 'map has no entry for key "message"', "1:10"
     )
     assert err("{{with .data.message}}x{{end}}").endswith('map has no entry for key "message"')
-    assert err('{{if and .data.project .data.message}}x{{end}}').endswith('map has no entry for key "message"')
+    assert err("{{if and .data.project .data.message}}x{{end}}").endswith('map has no entry for key "message"')
 
 
 def test_missing_env_and_top_level_keys() -> None:
@@ -223,36 +226,36 @@ def test_nil_data() -> None:
 
 
 GO_FORMAT_CASES: list[tuple[Any, str]] = [
-        (100, "100"),
-        (100.0, "100"),
-        (66.66666666666667, "66.66666666666667"),
-        (0.5, "0.5"),
-        (-2.5, "-2.5"),
-        (0, "0"),
-        (-0.0, "-0"),
-        (123456, "123456"),
-        (999999, "999999"),
-        (1000000, "1e+06"),
-        (1234567, "1.234567e+06"),
-        (1.6e12, "1.6e+12"),
-        (1600000000000, "1.6e+12"),
-        (1e20, "1e+20"),
-        (1e21, "1e+21"),
-        (0.0001, "0.0001"),
-        (1e-05, "1e-05"),
-        (1.5e-07, "1.5e-07"),
-        (1e100, "1e+100"),
-        (5e-324, "5e-324"),
-        (1.7976931348623157e308, "1.7976931348623157e+308"),
-        (True, "true"),
-        (False, "false"),
-        (None, "<nil>"),
-        ("as is: ' \" <>", "as is: ' \" <>"),
-        ({"b": 2, "a": "x", "c": None}, "map[a:x b:2 c:<nil>]"),
-        ({"outer": {"inner": [1.5, "s", None, {}]}}, "map[outer:map[inner:[1.5 s <nil> map[]]]]"),
-        ([], "[]"),
-        (["a", "b c"], "[a b c]"),
-        (GoInt(42), "42"),
+    (100, "100"),
+    (100.0, "100"),
+    (66.66666666666667, "66.66666666666667"),
+    (0.5, "0.5"),
+    (-2.5, "-2.5"),
+    (0, "0"),
+    (-0.0, "-0"),
+    (123456, "123456"),
+    (999999, "999999"),
+    (1000000, "1e+06"),
+    (1234567, "1.234567e+06"),
+    (1.6e12, "1.6e+12"),
+    (1600000000000, "1.6e+12"),
+    (1e20, "1e+20"),
+    (1e21, "1e+21"),
+    (0.0001, "0.0001"),
+    (1e-05, "1e-05"),
+    (1.5e-07, "1.5e-07"),
+    (1e100, "1e+100"),
+    (5e-324, "5e-324"),
+    (1.7976931348623157e308, "1.7976931348623157e+308"),
+    (True, "true"),
+    (False, "false"),
+    (None, "<nil>"),
+    ("as is: ' \" <>", "as is: ' \" <>"),
+    ({"b": 2, "a": "x", "c": None}, "map[a:x b:2 c:<nil>]"),
+    ({"outer": {"inner": [1.5, "s", None, {}]}}, "map[outer:map[inner:[1.5 s <nil> map[]]]]"),
+    ([], "[]"),
+    (["a", "b c"], "[a b c]"),
+    (GoInt(42), "42"),
 ]
 
 
@@ -342,7 +345,7 @@ def test_trim_markers_and_newlines(text: str, expected: str) -> None:
         ("{{or true .data.missing}}", "true"),  # short-circuit: .data.missing is never evaluated
         ("{{and false .data.missing}}", "false"),
         ("{{1 | and 2}}", "1"),
-        ("{{not .data.empty}} {{not 0}} {{not \"x\"}}", "true true false"),
+        ('{{not .data.empty}} {{not 0}} {{not "x"}}', "true true false"),
         ('{{eq .data.project "a" "shop"}}', "true"),
         ('{{eq .data.result "pass"}} {{ne .data.result "pass"}}', "false true"),
         ('{{eq (index .data "message") "x"}} {{ne (index .data "message") "x"}}', "false true"),
@@ -350,9 +353,9 @@ def test_trim_markers_and_newlines(text: str, expected: str) -> None:
         ("{{eq .data.score 100.0}} {{eq 2 2}} {{eq (len .data.letters) 3}}", "true true true"),
         ("{{lt 1 2}} {{le 2 2}} {{gt 1 2}} {{ge 1 2}}", "true true false false"),
         ('{{lt .data.score 200.0}} {{gt "b" "a"}}', "true true"),
-        ("{{eq (index \"abc\" 0) 97}}", "true"),
+        ('{{eq (index "abc" 0) 97}}', "true"),
         ('{{len "é"}} {{len .data.labels}} {{len .data.letters}} {{len .data.empty}}', "2 2 3 0"),
-        ("{{index .data.letters 2}} {{index .data.labels \"b\"}} {{index . \"data\" \"stage\"}}", "c x prod"),
+        ('{{index .data.letters 2}} {{index .data.labels "b"}} {{index . "data" "stage"}}', "c x prod"),
         ('{{index "abc" 1}}', "98"),
         ('{{slice "hello" 1 3}} {{slice "hello" 2}} {{slice "hello"}}', "el llo hello"),
         ("{{slice .data.letters 1}} {{slice .data.letters 0 1}}", "[<nil> c] [a]"),
@@ -369,7 +372,7 @@ def test_builtins(text: str, expected: str) -> None:
     ("text", "message"),
     [
         ("{{eq .data.score 100}}", "error calling eq: incompatible types for comparison"),
-        ('{{eq .data.project 1}}', "error calling eq: incompatible types for comparison"),
+        ("{{eq .data.project 1}}", "error calling eq: incompatible types for comparison"),
         ("{{lt .data.score 2}}", "error calling lt: incompatible types for comparison"),
         ("{{lt true false}}", "error calling lt: invalid type for comparison"),
         ("{{lt nil 1}}", "error calling lt: invalid type for comparison"),
@@ -434,7 +437,7 @@ def test_printf_format_must_be_a_string() -> None:
         ('"%d %d" 1', "1 %!d(MISSING)"),
         ('"%v"', "%!v(MISSING)"),
         ('"%d" 1 2', "1%!(EXTRA int=2)"),
-        ('"x" "y" nil', 'x%!(EXTRA string=y, <nil>)'),
+        ('"x" "y" nil', "x%!(EXTRA string=y, <nil>)"),
         ('"%d" "x"', "%!d(string=x)"),
         ('"%s" 1', "%!s(int=1)"),
         ('"%d" .data.score', "%!d(float64=100)"),
@@ -449,12 +452,21 @@ def test_printf_format_must_be_a_string() -> None:
         ('"%*d" "x" 1', "%!(BADWIDTH)1"),
         ('"%5s|%-5s|%.2s|" "ab" "cd" "xyz"', "   ab|cd   |xy|"),
         ('"%05d|%+d|% d|%x|%X|%o|%b|%c|%q|%U" 42 5 5 255 255 8 5 65 65 65', "00042|+5| 5|ff|FF|10|101|A|'A'|U+0041"),
-        ('"%.2f|%e|%E|%g|%.3g|%v|%f|%G" 3.14159 1234.5678 1234.5678 0.00001 1234.5678 1e6 1e6 1e-7', "3.14|1.234568e+03|1.234568E+03|1e-05|1.23e+03|1e+06|1000000.000000|1E-07"),
+        (
+            '"%.2f|%e|%E|%g|%.3g|%v|%f|%G" 3.14159 1234.5678 1234.5678 0.00001 1234.5678 1e6 1e6 1e-7',
+            "3.14|1.234568e+03|1.234568E+03|1e-05|1.23e+03|1e+06|1000000.000000|1E-07",
+        ),
         ('"%6.2f|%-8.3f|%08.3f|%+.1f" 3.14159 3.14159 -3.14159 2.0', "  3.14|3.142   |-003.142|+2.0"),
         ('"%v %.1f %5.1f%%" .data.ratio .data.ratio .data.score', "66.66666666666667 66.7 100.0%"),
         ('"%x" 3.0', "0x1.8p+01"),
-        ('"%T %T %T %T %T" .data.score 1 .data.labels .data.letters nil', "float64 int map[string]interface {} []interface {} <nil>"),
-        ('"%v|%s|%d" .data.labels .data.labels .data.labels', "map[a:1 b:x]|map[a:%!s(float64=1) b:x]|map[%!d(string=a):%!d(float64=1) %!d(string=b):%!d(string=x)]"),
+        (
+            '"%T %T %T %T %T" .data.score 1 .data.labels .data.letters nil',
+            "float64 int map[string]interface {} []interface {} <nil>",
+        ),
+        (
+            '"%v|%s|%d" .data.labels .data.labels .data.labels',
+            "map[a:1 b:x]|map[a:%!s(float64=1) b:x]|map[%!d(string=a):%!d(float64=1) %!d(string=b):%!d(string=x)]",
+        ),
         ('"%5v" .data.letters', "[    a <nil>     c]"),
         ('"%x|%X|% x|%#x" "hi" "hi" "hi" "hi"', "6869|6869|68 69|0x6869"),
         ('"%q|%+q|%#q" "é\\n" "é\\n" "a`b"', '"é\\n"|"\\u00e9\\n"|"a`b"'),
@@ -469,14 +481,12 @@ def test_printf(args: str, expected: str) -> None:
 # Escaping builtins: urlquery, js, html
 # --------------------------------------------------------------------------------------------
 
-HOSTILE = "it's \"x\"; $y | z > w & v % 50\n`tick` é 日本 ~-_."
+HOSTILE = 'it\'s "x"; $y | z > w & v % 50\n`tick` é 日本 ~-_.'
 
 
 def test_urlquery_matches_gos_query_escape() -> None:
     data = {"data": {"message": HOSTILE}}
-    expected = (
-        "it%27s+%22x%22%3B+%24y+%7C+z+%3E+w+%26+v+%25+50%0A%60tick%60+%C3%A9+%E6%97%A5%E6%9C%AC+~-_."
-    )
+    expected = "it%27s+%22x%22%3B+%24y+%7C+z+%3E+w+%26+v+%25+50%0A%60tick%60+%C3%A9+%E6%97%A5%E6%9C%AC+~-_."
     assert r("{{urlquery .data.message}}", data) == expected
     assert r("{{.data.message | urlquery}}", data) == expected
     # Python's quote_plus with nothing extra kept safe is the same function.
