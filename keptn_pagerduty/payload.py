@@ -1,7 +1,8 @@
 """The JSON body of each webhook request, as Go template text.
 
 Every string value is profile text compiled by `placeholders`, so the body is valid JSON for any event
-once Keptn renders it. The body is printed one member per line: Keptn passes newlines inside the quoted
+once Keptn renders it. There is no `timestamp`: PagerDuty then stamps the time it receives the event,
+seconds after Keptn sent it, and a malformed time can never turn an alert into a 400. The body is printed one member per line: Keptn passes newlines inside the quoted
 `--data` argument unchanged and JSON ignores them, and a reader of webhook.yaml can see each field.
 """
 
@@ -128,7 +129,6 @@ class _Builder:
         switch_needed = len(set(actions.values())) > 1 or len(set(severities.values())) > 1
         payload = self.common_payload()
         payload.append(('"severity"', f'"{_switch(severities)}"'))
-        payload.append(('"timestamp"', '"{{.time}}"'))
         for key in ("component", "group", "class"):
             if self.settings.get(key):
                 payload.append((f'"{key}"', self.text((key,), self.settings[key], "short")))
@@ -152,7 +152,6 @@ class _Builder:
 
     def change(self) -> str:
         payload = self.common_payload()
-        payload.append(('"timestamp"', '"{{.time}}"'))
         details = self.details()
         if details:
             payload.append(('"custom_details"', _object(details, 2)))

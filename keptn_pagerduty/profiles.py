@@ -222,6 +222,9 @@ def _schema_problem(error: jsonschema.ValidationError, locate) -> Problem:
     if validator == "pattern" and error.schema.get("pattern") == "^[a-z][a-z0-9-]*$":
         return locate(path, f"{error.instance!r} is not a valid Keptn name",
                       "use lower-case letters, digits and `-`, starting with a letter")
+    if validator == "pattern":
+        return locate(path, f"{error.instance!r} is not allowed here",
+                      f"{error.schema.get('description', '')} It must match {error.validator_value}".strip())
     if validator == "maxLength":
         return locate(path, f"too long ({len(error.instance)} characters, at most {error.validator_value})", "shorten it")
     if validator in ("minLength", "minItems", "minProperties"):

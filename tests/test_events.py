@@ -78,9 +78,9 @@ def test_every_type_is_well_formed(event_type: events.EventType) -> None:
 
 def test_required_and_optional_common_fields() -> None:
     for event_type in ALL_TYPES:
-        for name in ("id", "source", "specversion", "type", "time", "keptn_context", "project", "stage", "service"):
+        for name in ("id", "source", "specversion", "type", "time", "project", "stage", "service"):
             assert event_type.field(name).optional is False, (event_type.short, name)
-        for name in ("labels", "status", "result", "message", "gitcommitid", "shkeptnspecversion"):
+        for name in ("labels", "status", "result", "message", "gitcommitid", "shkeptnspecversion", "keptn_context"):
             assert event_type.field(name).optional is True, (event_type.short, name)
         triggeredid = event_type.field("triggeredid")
         if event_type.phase == "triggered":

@@ -30,7 +30,6 @@ case "$sample" in
   "payload": {
     "summary": "Deployed carts to production (duplicate strategy): pass",
     "source": "keptn/sockshop/production/carts",
-    "timestamp": "2024-05-14T08:13:55.071Z",
     "custom_details": {
       "deployment_names": "canary",
       "keptn_context": "044ee9c9-3afd-46c0-a1d2-cba7665d937a",
@@ -59,7 +58,6 @@ PAGERDUTY_EVENT_BODY
   "payload": {
     "summary": "Deployed carts to production (unknown strategy): fail",
     "source": "keptn/sockshop/production/carts",
-    "timestamp": "2024-05-13T16:41:27.53Z",
     "custom_details": {
       "deployment_names": "none",
       "keptn_context": "8e5af3ed-8202-402a-9a26-184086187e32",
@@ -88,7 +86,6 @@ PAGERDUTY_EVENT_BODY
   "payload": {
     "summary": "Deployed carts to production (user_managed strategy): pass",
     "source": "keptn/sockshop/production/carts",
-    "timestamp": "2024-05-15T10:02:44.118Z",
     "custom_details": {
       "deployment_names": "user_managed",
       "keptn_context": "07360886-30cd-4a0b-bb7c-3666e6d1ab7e",
@@ -117,7 +114,6 @@ PAGERDUTY_EVENT_BODY
   "payload": {
     "summary": "Deployed carts to production (unknown strategy): fail",
     "source": "keptn/sockshop/production/carts",
-    "timestamp": "2024-05-14T08:31:12.311Z",
     "custom_details": {
       "deployment_names": "none",
       "keptn_context": "7071a08c-0f1b-4f2a-84eb-efaeaf4e37b9",

@@ -30,7 +30,6 @@ case "$sample" in
   "payload": {
     "summary": "Release of carts in production (sockshop): pass",
     "source": "keptn/sockshop/production/carts",
-    "timestamp": "2024-05-14T08:20:39.871Z",
     "custom_details": {
       "keptn_context": "044ee9c9-3afd-46c0-a1d2-cba7665d937a",
       "message": "Finished+release",
@@ -57,7 +56,6 @@ PAGERDUTY_EVENT_BODY
   "payload": {
     "summary": "Release of carts in production (sockshop): fail",
     "source": "keptn/sockshop/production/carts",
-    "timestamp": "2024-05-14T08:52:02.385Z",
     "custom_details": {
       "keptn_context": "7071a08c-0f1b-4f2a-84eb-efaeaf4e37b9",
       "message": "failed+to+promote+canary%3A+Error%3A+UPGRADE+FAILED%3A+%22carts%22+has+no+deployed+releases%3B+see+https%3A%2F%2Fhelm.sh%2Fdocs%2Ffaq%2F%23upgrade-failed-has-no-deployed-releases",
@@ -84,7 +82,6 @@ PAGERDUTY_EVENT_BODY
   "payload": {
     "summary": "Release of carts in production (sockshop): pass",
     "source": "keptn/sockshop/production/carts",
-    "timestamp": "2024-05-15T10:11:20.96Z",
     "custom_details": {
       "keptn_context": "07360886-30cd-4a0b-bb7c-3666e6d1ab7e",
       "message": "no message",

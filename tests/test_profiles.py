@@ -1,0 +1,90 @@
+"""Loading profiles: positions, layering with extends, bounded work on hostile YAML."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from keptn_pagerduty import yamlsource
+from keptn_pagerduty.profiles import load_profiles
+from keptn_pagerduty.problems import UserError
+
+BASE = """project: shop
+pagerduty:
+  routing_key_secret: {name: pagerduty, key: routing-key}
+routes:
+  - events:
+      evaluation.finished: {}
+"""
+
+
+def write(folder: Path, name: str, text: str) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text(text)
+
+
+def test_positions_point_at_keys_and_items() -> None:
+    source = yamlsource.loads("a: 1\nb:\n  - x: [1, 2]\n", "f.yaml")
+    assert source.position(("b", 0, "x", 1)) == (3, 12)
+    assert source.position(("b", 0, "missing")) == (3, 5)
+    assert source.problem(("b", 0, "x"), "bad").as_text() == "f.yaml:3:5: error: b[0].x: bad"
+
+
+def test_duplicate_keys_are_refused_not_silently_merged() -> None:
+    with pytest.raises(UserError) as caught:
+        yamlsource.loads("a: 1\na: 2\n", "f.yaml")
+    assert str(caught.value).startswith("f.yaml:2:1: error: a: duplicate key 'a'")
+
+
+def test_alias_bomb_is_stopped_quickly() -> None:
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+    for name, prev in zip("bcdefghij", "abcdefghi"):
+        bomb += f"{name}: &{name} [" + ", ".join([f"*{prev}"] * 10) + "]\n"
+    start = time.perf_counter()
+    with pytest.raises(UserError) as caught:
+        yamlsource.loads(bomb, "bomb.yaml")
+    assert time.perf_counter() - start < 5
+    assert "expands to more than 100000 values" in str(caught.value)
+
+
+def test_very_large_files_are_refused_before_parsing(tmp_path: Path) -> None:
+    write(tmp_path / "profiles", "big.yaml", BASE + "#" + "x" * 1_100_000 + "\n")
+    with pytest.raises(UserError) as caught:
+        load_profiles(tmp_path / "profiles")
+    assert str(caught.value).startswith("profiles/big.yaml:1:1: error: file is 1100")
+
+
+def test_extends_layers_maps_and_null_removes(tmp_path: Path) -> None:
+    folder = tmp_path / "profiles"
+    write(folder, "_base.yaml", "pagerduty:\n  client: Base\n  region: eu\nkeptn:\n  bridge_url: https://b.example.com\n"
+                                "event_defaults:\n  '*':\n    custom_details: {team: a, owner: b}\n")
+    write(folder, "shop.yaml", "extends: _base.yaml\n" + BASE + "keptn:\n  bridge_url: null\n"
+          "event_defaults:\n  '*':\n    custom_details: {owner: null, extra: x}\n")
+    (profile,) = load_profiles(folder)
+    assert profile.data["pagerduty"]["region"] == "eu"
+    assert profile.data["pagerduty"]["routing_key_secret"] == {"name": "pagerduty", "key": "routing-key"}
+    assert "bridge_url" not in profile.data["keptn"]
+    assert profile.data["keptn"]["api_version"] == "v1beta1"  # built-in default
+    details = profile.data["event_defaults"]["*"]["custom_details"]
+    assert details["team"] == "a" and details["extra"] == "x" and "owner" not in details
+    assert profile.origin(("pagerduty", "region"))[0] == "profiles/_base.yaml"
+
+
+def test_shared_files_are_not_profiles(tmp_path: Path) -> None:
+    folder = tmp_path / "profiles"
+    write(folder, "_only-shared.yaml", "pagerduty:\n  region: eu\n")
+    with pytest.raises(UserError) as caught:
+        load_profiles(folder)
+    assert "no profiles" in str(caught.value)
+
+
+def test_all_problems_of_a_run_are_reported_together(tmp_path: Path) -> None:
+    folder = tmp_path / "profiles"
+    write(folder, "a.yaml", BASE.replace("project: shop", "project: Shop"))
+    write(folder, "b.yaml", BASE.replace("events:", "event:"))
+    with pytest.raises(UserError) as caught:
+        load_profiles(folder)
+    files = sorted({p.file for p in caught.value.problems})
+    assert files == ["profiles/a.yaml", "profiles/b.yaml"]

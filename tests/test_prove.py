@@ -1,0 +1,172 @@
+"""The proof on every generate: real Keptn events through every example profile, and broken input caught."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from keptn_pagerduty import pagerduty
+from keptn_pagerduty.events import is_subscribable
+from keptn_pagerduty.generator import generate, subscriptions
+from keptn_pagerduty.preview import simulate_generated
+from keptn_pagerduty.problems import UserError
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_EVENTS = ROOT.parent / "shared" / "keptn-events"
+
+
+@pytest.fixture(scope="module")
+def generated():
+    return generate(ROOT / "profiles")
+
+
+def real_events() -> list[Path]:
+    return sorted(SHARED_EVENTS.glob("*.json")) if SHARED_EVENTS.is_dir() else []
+
+
+def aim(event: dict, project: str, stage: str | None, service: str | None) -> dict:
+    event = json.loads(json.dumps(event))
+    data = event.setdefault("data", {})
+    data["project"] = project
+    if stage:
+        data["stage"] = stage
+    if service:
+        data["service"] = service
+    return event
+
+
+@pytest.mark.skipif(not SHARED_EVENTS.is_dir(), reason="../shared/keptn-events is absent")
+@pytest.mark.parametrize("path", real_events(), ids=lambda p: p.name)
+def test_every_real_event_through_every_example_profile(path: Path, generated) -> None:
+    """Either PagerDuty accepts what Keptn would send, or no subscription receives the event (documented)."""
+    event = json.loads(path.read_text())
+    subs = subscriptions(generated.projects)
+    handled = 0
+    for project in generated.projects:
+        for n in project.notifications:
+            stage = n.stages[0] if n.stages else None
+            service = n.services[0] if n.services else None
+            aimed = aim(event, project.name, stage, service)
+            if aimed.get("type") != n.event.type:
+                continue
+            previews = simulate_generated(generated.files, subs, aimed)
+            assert previews, f"{path.name} reached no webhook of {project.name}"
+            for preview in previews:
+                handled += 1
+                assert preview.error is None, preview.error
+                assert preview.pagerduty_errors == []
+                assert isinstance(preview.body, dict)
+                real = dict(preview.body, routing_key="A" * 32)
+                url_path = pagerduty.CHANGE_URL_PATH if "/change/" in preview.url else pagerduty.ALERT_URL_PATH
+                assert pagerduty.validate_event(url_path, real) == []
+    if handled == 0:
+        aimed = aim(event, "sockshop", "production", "carts")
+        if is_subscribable(str(event.get("type"))):
+            with pytest.raises(UserError, match="no subscription of these profiles receives"):
+                simulate_generated(generated.files, subs, aimed)
+        else:
+            assert not any(sub["event"] == event.get("type") for sub in subs.values())
+
+
+def test_failed_evaluation_triggers_and_passing_one_resolves_the_same_alert(generated) -> None:
+    subs = subscriptions(generated.projects)
+    base = {"specversion": "1.0", "id": "6c1f1a2e-1111-4a1b-9a5e-0c7d6c0e7a10", "source": "lighthouse-service",
+            "type": "sh.keptn.event.evaluation.finished", "time": "2024-05-01T10:00:00.000Z",
+            "shkeptncontext": "0b8c8a56-6e5b-4d5b-9a4b-6f3c1c0e9e11", "triggeredid": "9d1f0f3e-2222-4b7e-8f7e-1d2c3b4a5f60",
+            "data": {"project": "sockshop", "stage": "production", "service": "carts", "result": "fail",
+                     "status": "succeeded", "evaluation": {"score": 0, "result": "fail"}}}
+    fail = simulate_generated(generated.files, subs, base)[0].body
+    passing = json.loads(json.dumps(base))
+    passing["data"].update(result="pass", evaluation={"score": 100, "result": "pass"})
+    passing["shkeptncontext"] = "1c9c9b67-7f6c-5e6c-0b5c-7a4d2d1f0f22"
+    resolve = simulate_generated(generated.files, subs, passing)[0].body
+    assert (fail["event_action"], fail["payload"]["severity"]) == ("trigger", "critical")
+    assert fail["payload"]["summary"] == "Quality gate fail for carts in production: score 0 of 100"
+    assert resolve["event_action"] == "resolve"
+    assert resolve["dedup_key"] == fail["dedup_key"] == "keptn/sockshop/production/carts/evaluation"
+
+
+def test_identical_requests_are_proven_once(generated) -> None:
+    placements = sum(len(n.locations) for p in generated.projects for n in p.notifications)
+    assert generated.report.distinct_requests == sum(len(p.notifications) for p in generated.projects)
+    assert generated.report.distinct_requests < placements
+
+
+def test_a_broken_template_is_caught_with_a_located_error(tmp_path: Path) -> None:
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    original = (ROOT / "templates" / "webhook.yaml.j2").read_text()
+    broken = original.replace("value: application/json", "value: application/json; charset=utf-8")
+    assert broken != original
+    (templates / "webhook.yaml.j2").write_text(broken)
+    with pytest.raises(UserError) as caught:
+        generate(ROOT / "profiles", templates)
+    first = caught.value.problems[0]
+    assert first.file.startswith("profiles/") and first.line > 0
+    assert "curl command contains denied character" in first.message
+    assert any(d.startswith("output file: ") for d in first.details)
+    assert any(d.startswith("sample event: ") for d in first.details)
+
+
+def test_a_template_that_drops_a_field_check_is_caught(tmp_path: Path) -> None:
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    original = (ROOT / "templates" / "webhook.yaml.j2").read_text()
+    (templates / "webhook.yaml.j2").write_text(original.replace("method: POST", "method: post"))
+    with pytest.raises(UserError) as caught:
+        generate(ROOT / "profiles", templates)
+    assert "Keptn would not load this file" in caught.value.problems[0].message
+
+
+def test_triggered_subscriptions_only_when_allowed_and_never_send_back(tmp_path: Path) -> None:
+    folder = tmp_path / "profiles"
+    folder.mkdir()
+    (folder / "shop.yaml").write_text("""project: shop
+pagerduty:
+  routing_key_secret: {name: pagerduty, key: routing-key}
+routes:
+  - stages: [production]
+    events:
+      approval.triggered:
+        allow_triggered: true
+        results: {none: warning}
+""")
+    result = generate(folder)
+    webhook = result.files["shop/branches/production/webhook/webhook.yaml"].decode()
+    assert "sendFinished: false" in webhook and "sendStarted: false" in webhook
+    readme = result.files["shop/README.md"].decode()
+    assert "About .triggered subscriptions" in readme and "fails the task" in readme
+
+
+@pytest.fixture(scope="module")
+def every_event_type(tmp_path_factory: pytest.TempPathFactory):
+    """A profile that subscribes to every event type of the catalogue, with the default settings."""
+    from keptn_pagerduty.events import load_catalogue
+    folder = tmp_path_factory.mktemp("all") / "profiles"
+    folder.mkdir()
+    events = "".join(f"      {t.short}: {{allow_triggered: true}}\n" if t.phase == "triggered" else f"      {t.short}: {{}}\n"
+                     for t in load_catalogue().event_types())
+    (folder / "all.yaml").write_text("project: sockshop\npagerduty:\n  routing_key_secret: {name: pagerduty, key: routing-key}\n"
+                                     "routes:\n  - events:\n" + events)
+    return generate(folder)
+
+
+@pytest.mark.skipif(not SHARED_EVENTS.is_dir(), reason="../shared/keptn-events is absent")
+@pytest.mark.parametrize("path", real_events(), ids=lambda p: p.name)
+def test_every_real_event_through_a_profile_of_every_type(path: Path, every_event_type) -> None:
+    event = json.loads(path.read_text())
+    subs = subscriptions(every_event_type.projects)
+    data = event.get("data") or {}
+    if not is_subscribable(str(event.get("type"))):
+        assert not any(sub["event"] == event.get("type") for sub in subs.values())
+        return
+    if not all(data.get(k) for k in ("project", "stage", "service")):
+        pytest.skip("Keptn's webhook-service drops an event without project, stage and service")
+    previews = simulate_generated(every_event_type.files, subs, aim(event, "sockshop", None, None))
+    assert len(previews) == 1
+    preview = previews[0]
+    assert preview.error is None, preview.error
+    assert preview.pagerduty_errors == []
