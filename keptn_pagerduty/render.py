@@ -23,8 +23,8 @@ API_VERSIONS = {"v1beta1": "webhookconfig.keptn.sh/v1beta1", "v1alpha1": "webhoo
 
 
 def default_templates() -> Path:
-    """Templates of a source checkout first (they are the ones being edited), else the installed copy."""
-    return CHECKOUT_TEMPLATES if CHECKOUT_TEMPLATES.is_dir() else BUNDLED_TEMPLATES
+    """The installed copy of the templates, or, in a source checkout, the top-level templates/ folder."""
+    return BUNDLED_TEMPLATES if BUNDLED_TEMPLATES.is_dir() else CHECKOUT_TEMPLATES
 
 
 def environment(templates: Path | None = None) -> jinja2.Environment:
