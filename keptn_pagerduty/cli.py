@@ -224,6 +224,14 @@ def preview_command(profile: Path | None, webhook: Path | None, event_file: Path
     sys.exit(1 if failed else 0)
 
 
+def _register_lint() -> None:
+    from .cli_lint import lint_command
+    main.add_command(lint_command, "lint")
+
+
+_register_lint()
+
+
 def run() -> None:
     main(prog_name="keptn-pagerduty")
 

@@ -7,16 +7,14 @@ written here (see `write`), so a failed run cannot touch the output folder.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import model, profiles, prove, render
 from .events import load_catalogue
-from .model import Project
+from .model import INTEGRATION_KEY_TOKEN, Project
 from .problems import Problem, UserError
 
-INTEGRATION_KEY_TOKEN = re.compile(r"(?<![A-Za-z0-9])[A-Za-z0-9]{32}(?![A-Za-z0-9])")
 
 
 @dataclass

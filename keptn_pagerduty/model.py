@@ -17,7 +17,7 @@ from .profiles import Profile
 
 # Fixed namespace for subscription ids: uuid5(this, what the subscription covers).
 SUBSCRIPTION_NAMESPACE = uuid.UUID("6f1d5c38-7a51-5b44-9d5e-3c1f0e6b9a27")
-INTEGRATION_KEY_SHAPE = re.compile(r"^[A-Za-z0-9]{32}$")
+INTEGRATION_KEY_TOKEN = re.compile(r"(?<![A-Za-z0-9])[A-Za-z0-9]{32}(?![A-Za-z0-9])")
 PER_RUN_FIELDS = ("keptn_context", "id", "time", "triggeredid", "gitcommitid")
 ALERT_ACTIONS = ("resolve", "acknowledge")
 
@@ -122,17 +122,31 @@ def build(profiles: list[Profile]) -> list[Project]:
 
 
 def _check_secret(profile: Profile) -> list[Problem]:
-    secret = profile.data["pagerduty"]["routing_key_secret"]
+    """A profile names the secret; a value shaped like the key itself must never reach a generated file."""
     problems = []
-    for key in ("name", "key"):
-        if INTEGRATION_KEY_SHAPE.match(str(secret.get(key, ""))):
+    for path, text in _strings(profile.data, ()):
+        if INTEGRATION_KEY_TOKEN.search(text):
+            where = ("pagerduty", "routing_key_secret")
             problems.append(profile.problem(
-                ("pagerduty", "routing_key_secret", key),
-                "this looks like a PagerDuty integration key; a profile must never hold the key itself",
-                "store the key in a Keptn secret (see the output README) and name the secret and key here, "
-                "e.g. {name: pagerduty, key: routing-key}",
-            ))
+                path, "this looks like a PagerDuty integration key (32 letters and digits); "
+                      "a profile must never hold the key itself",
+                "store the key in a Keptn secret (see the output README) and name the secret and key in "
+                "pagerduty.routing_key_secret, e.g. {name: pagerduty, key: routing-key}"
+                if path[:2] == where else "remove it; keys belong in a Keptn secret, never in a profile"))
     return problems
+
+
+def _strings(value: object, path: tuple):
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(key, str):
+                yield path + (key,), key  # custom_details names are text too
+            yield from _strings(item, path + (key,))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _strings(item, path + (index,))
 
 
 def _add_route(project: Project, profile: Profile, index: int, route: dict) -> list[Problem]:

@@ -15,6 +15,9 @@ from .pagerduty import ALERT_URL_PATH, CHANGE_URL_PATH, EVENTS_BASE_URL
 from .placeholders import Context, PlaceholderError, compile_text, json_static
 
 ENV_NAME = "routingKey"
+# Where send scripts put the routing key. Braces never appear raw in a body's text (static text escapes
+# them, event text is URL-encoded), so the marker cannot be confused with anything a profile or event says.
+SCRIPT_ROUTING_KEY = "{PAGERDUTY_ROUTING_KEY}"
 RESULTS = ("fail", "warning", "pass", "none")
 SEVERITIES = ("critical", "error", "warning", "info")
 SUMMARY_LIMIT = 1024

@@ -71,25 +71,47 @@ def json_static(text: str, api_version: str = "v1beta1") -> str:
     Non-ASCII characters are escaped too: Keptn splits the command byte by byte and would hand curl
     "PrÃ¼fung" for "Prüfung".
     """
-    out = []
-    for char in text:
-        if char == '"':
-            out.append('\\"')
-        elif char == "\\":
-            out.append("\\\\")
-        elif char in _ESCAPED:
-            out.append(f"\\u{ord(char):04x}")
-        elif ord(char) > 0x7E:
-            encoded = char.encode("utf-16-be")
-            out.extend(f"\\u{int.from_bytes(encoded[i:i + 2], 'big'):04x}" for i in range(0, len(encoded), 2))
-        else:
-            out.append(char)
-    escaped = "".join(out).replace("/var/run", "/\\u0076ar/run")
+    tokens = [_json_char(char, api_version) for char in text]
+    _break_substring(tokens, "/var/run", strip_backslashes=False)
     if api_version == "v1alpha1":
-        # v1alpha1 matches its URL deny list against the whole command, payload included.
+        # v1alpha1 matches its URL deny list against the whole command, payload included, after
+        # deleting every backslash.
         for word in V1ALPHA1_DENIED_WORDS:
-            escaped = escaped.replace(word, f"\\u{ord(word[0]):04x}{word[1:]}")
-    return escaped
+            _break_substring(tokens, word, strip_backslashes=True)
+    return "".join(tokens)
+
+
+def _json_char(char: str, api_version: str) -> str:
+    if char == '"':
+        return '\\"'
+    if char == "\\":
+        # v1alpha1 deletes backslashes before its deny-list check: `kuber\\netes` must not become `kubernetes`.
+        return "\\u005c" if api_version == "v1alpha1" else "\\\\"
+    if char in _ESCAPED:
+        return f"\\u{ord(char):04x}"
+    if ord(char) > 0x7E:
+        encoded = char.encode("utf-16-be")
+        return "".join(f"\\u{int.from_bytes(encoded[i:i + 2], 'big'):04x}" for i in range(0, len(encoded), 2))
+    return char
+
+
+def _break_substring(tokens: list[str], word: str, strip_backslashes: bool) -> None:
+    """Escape characters of `tokens` until `word` no longer appears in what Keptn checks."""
+    while True:
+        view = [t.replace("\\", "") if strip_backslashes else t for t in tokens]
+        joined = "".join(view)
+        found = joined.find(word)
+        if found < 0:
+            return
+        position = 0
+        for index, piece in enumerate(view):
+            # The first plain character inside the match: escaping it puts `u` and hex digits there.
+            if position + len(piece) > found and len(tokens[index]) == 1 and tokens[index] not in "u0123456789abcdef":
+                tokens[index] = f"\\u{ord(tokens[index]):04x}"
+                break
+            if position >= found + len(word):
+                raise AssertionError(f"cannot break {word!r}")  # every deny word has such a character
+            position += len(piece)
 
 
 @dataclass(frozen=True)

@@ -21,14 +21,14 @@ from urllib.parse import urlsplit
 from . import events, pagerduty
 from .keptn import webhook_service
 from .model import Notification
-from .payload import RESULTS, SEVERITIES
+from .payload import RESULTS, SCRIPT_ROUTING_KEY, SEVERITIES
 from .problems import Problem, UserError
 from .render import WebhookFile, setting_path
 from .yamlsource import format_path
 
 # A routing key of the right shape for the proof; scripts get a placeholder instead, never a key.
 PROOF_ROUTING_KEY = "PR00FR0UT1NGKEY0000000000000000K"
-SCRIPT_ROUTING_KEY = "__PAGERDUTY_ROUTING_KEY__"
+
 
 
 @dataclass
@@ -56,22 +56,45 @@ class ProofReport:
     distinct_requests: int = 0
 
 
+# Sample events are aimed at these names, so one proof serves every notification with the same request:
+# names print as they are (placeholders never transform them), so a body for project X is the sentinel
+# body with the names replaced. The first use of a proof checks that with a real simulation.
+SENTINELS = ("kpdsentinelproject", "kpdsentinelstage", "kpdsentinelservice")
+
+
 @lru_cache(maxsize=None)
-def _samples(event_type: events.EventType) -> tuple[tuple[str, str], ...]:
-    """Realistic samples and their hostile variants, as JSON text (copied per use, never shared)."""
+def _samples(event_type: events.EventType) -> tuple[tuple[str, str, tuple[str, str]], ...]:
+    """Realistic samples and their hostile variants, aimed at the sentinel names, as JSON text.
+
+    Each comes with the stage and service the sample had, used where a subscription covers every stage
+    or service.
+    """
     result = []
     for label, event in events.sample_events(event_type):
-        result.append((label, json.dumps(event)))
-        for variant, hostile in events.hostile_variants(event):
-            result.append((f"{label}/{variant}", json.dumps(hostile)))
+        data = event.get("data", {})
+        original = (str(data.get("stage", "")), str(data.get("service", "")))
+        for name, variant in [(label, event)] + [(f"{label}/{v}", e) for v, e in events.hostile_variants(event)]:
+            variant.setdefault("data", {}).update(zip(("project", "stage", "service"), SENTINELS))
+            result.append((name, json.dumps(variant), original))
     return tuple(result)
+
+
+@dataclass
+class _ShapeProof:
+    """The outcome for every webhook of one shape: the first rule broken, or the sentinel sample bodies."""
+
+    failure: tuple[str, str, tuple | None, str] | None = None  # message, hint, setting key, sample label
+    bodies: list[tuple[str, str, str, str, tuple[str, str]]] = field(default_factory=list)  # label, url, body, action, stage/service
+    checked_names: bool = False
+    exact_only: bool = False  # substitution failed its check: simulate every notification's samples
 
 
 def prove(files: list[WebhookFile]) -> ProofReport:
     """Raise `UserError` with one located problem per failing webhook; return sample bodies otherwise."""
     report = ProofReport()
     problems: list[Problem] = []
-    proven: dict[tuple, list[Problem]] = {}
+    shapes: dict[tuple, _ShapeProof] = {}
+    done: set[str] = set()
     for file in files:
         try:
             config = webhook_service.decode(file.text)
@@ -86,56 +109,88 @@ def prove(files: list[WebhookFile]) -> ProofReport:
                 problems.append(Problem(file.output_path, 1, 1, "", f"no webhook with subscriptionID {n.subscription_id}",
                                         "a template in templates/ drops webhooks; fix the template"))
                 continue
-            key = (config.api_version, found, n.settings.get("kind"), json.dumps(n.settings.get("results"), sort_keys=True),
-                   n.project, n.stages, n.services)
-            if key not in proven:
+            if n.subscription_id in done:
+                continue
+            done.add(n.subscription_id)
+            shape = (config.api_version, found.requests, tuple(e[0] for e in found.env_from), found.send_started,
+                     found.send_finished, n.event.type, n.settings.get("kind"),
+                     json.dumps(n.settings.get("results"), sort_keys=True))
+            proof = shapes.get(shape)
+            if proof is None:
+                proof = shapes[shape] = _prove_shape(config, found, n)
                 report.distinct_requests += 1
-                proof, found_problems = _prove_webhook(config, found, n, file)
-                proven[key] = found_problems
-                report.proofs.setdefault(n.subscription_id, proof)
-                report.simulations += proof.simulated
-            problems.extend(proven[key])
+                report.simulations += len(_samples(n.event))
+            if proof.failure:
+                problems.append(_problem(n, file, proof.failure))
+                continue
+            report.proofs[n.subscription_id] = Proof(_bodies(proof, config, found, n), len(_samples(n.event)))
     if problems:
         raise UserError(sorted(set(problems)))
     return report
 
 
-def _prove_webhook(config, webhook, n: Notification, file: WebhookFile) -> tuple[Proof, list[Problem]]:
-    proof = Proof()
+def _prove_shape(config, webhook, n: Notification) -> _ShapeProof:
+    proof = _ShapeProof()
     secrets = {(env[1], env[2]): PROOF_ROUTING_KEY for env in webhook.env_from}
+    script_secrets = {key: SCRIPT_ROUTING_KEY for key in secrets}
     dedup_keys: dict[str, str] = {}
-    for label, text in _samples(n.event):
-        event = _aimed(json.loads(text), n)
-        proof.simulated += 1
-        failure = _check_one(config, webhook, n, event, secrets, dedup_keys, label)
+    for label, text, original in _samples(n.event):
+        event = json.loads(text)
+        failure = _check_one(config, webhook, n, event, secrets, dedup_keys)
         if failure:
-            rule, hint, key = failure
-            file_name, line, column = n.profile.origin(setting_path(n, key) if key else n.path)
-            return proof, [Problem(
-                file_name, line, column, _path(n, key), f"{rule}",
-                hint, details=(f"output file: {file.output_path}",
-                               f"webhook: {n.event.type} (subscriptionID {n.subscription_id})",
-                               f"sample event: {n.event.short} [{label}]"))]
+            proof.failure = failure + (label,)
+            return proof
         if "/" not in label:
-            script_secrets = {k: SCRIPT_ROUTING_KEY for k in secrets}
             result = webhook_service.simulate(config, webhook, event, script_secrets).results[0]
-            proof.samples.append(SampleBody(label, result.url or "", result.body or "", _action(result.json_body)))
-    return proof, []
+            proof.bodies.append((label, result.url or "", result.body or "", _action(result.json_body), original))
+    return proof
+
+
+def _names(n: Notification, original: tuple[str, str]) -> tuple[str, str, str]:
+    return (n.project, n.stages[0] if n.stages else original[0], n.services[0] if n.services else original[1])
+
+
+def _substitute(text: str, names: tuple[str, str, str]) -> str:
+    for sentinel, name in zip(SENTINELS, names):
+        text = text.replace(sentinel, name)
+    return text
+
+
+def _bodies(proof: _ShapeProof, config, webhook, n: Notification) -> list[SampleBody]:
+    """The sample bodies for this notification's own project, stage and service."""
+    if not proof.checked_names and proof.bodies:
+        proof.checked_names = True
+        label, url, body, action, original = proof.bodies[0]
+        if _exact(config, webhook, _samples(n.event)[0][1], _names(n, original)) != _substitute(body, _names(n, original)):
+            proof.exact_only = True
+    result = []
+    for label, url, body, action, original in proof.bodies:
+        names = _names(n, original)
+        if proof.exact_only:
+            text = next(t for lbl, t, _ in _samples(n.event) if lbl == label)
+            body = _exact(config, webhook, text, names)
+        result.append(SampleBody(label, _substitute(url, names), _substitute(body, names), action))
+    return result
+
+
+def _exact(config, webhook, text: str, names: tuple[str, str, str]) -> str:
+    event = json.loads(text)
+    event["data"].update(zip(("project", "stage", "service"), names))
+    secrets = {(env[1], env[2]): SCRIPT_ROUTING_KEY for env in webhook.env_from}
+    return webhook_service.simulate(config, webhook, event, secrets).results[0].body or ""
+
+
+def _problem(n: Notification, file: WebhookFile, failure: tuple[str, str, tuple | None, str]) -> Problem:
+    rule, hint, key, label = failure
+    file_name, line, column = n.profile.origin(setting_path(n, key) if key else n.path)
+    return Problem(file_name, line, column, _path(n, key), rule, hint,
+                   details=(f"output file: {file.output_path}",
+                            f"webhook: {n.event.type} (subscriptionID {n.subscription_id})",
+                            f"sample event: {n.event.short} [{label}]"))
 
 
 def _path(n: Notification, key: tuple | None) -> str:
     return format_path(setting_path(n, key) if key else n.path)
-
-
-def _aimed(event: dict, n: Notification) -> dict:
-    """The sample as Keptn would deliver it through this subscription: its project, a stage and service it covers."""
-    data = event.setdefault("data", {})
-    data["project"] = n.project
-    if n.stages:
-        data["stage"] = n.stages[0]
-    if n.services:
-        data["service"] = n.services[0]
-    return event
 
 
 def _action(body: object) -> str:
@@ -148,8 +203,8 @@ def _action(body: object) -> str:
     return str(body["event_action"])
 
 
-def _check_one(config, webhook, n: Notification, event: dict, secrets: dict, dedup_keys: dict[str, str],
-               label: str) -> tuple[str, str, tuple | None] | None:
+def _check_one(config, webhook, n: Notification, event: dict, secrets: dict,
+               dedup_keys: dict[str, str]) -> tuple[str, str, tuple | None] | None:
     """The first rule this sample breaks, as (message, hint, setting key), or None."""
     simulation = webhook_service.simulate(config, webhook, event, secrets)
     if simulation.ignored or (simulation.error and not simulation.results):

@@ -120,7 +120,7 @@ def _webhook_context(hook: Webhook) -> dict[str, object]:
     secret = n.pagerduty["routing_key_secret"]
     settings = n.settings
     shown = ("summary", "dedup_key") if hook.body.kind == "alert" else ("summary",)
-    comments = [f"{key}: {json.dumps(settings[key], ensure_ascii=False)}" for key in shown]
+    comments = [f"{key}: {comment_text(settings[key])}" for key in shown]
     return {
         "event": n.event.short, "type": n.event.type, "kind": hook.body.kind,
         "results": results_text(settings) if hook.body.kind == "alert" else "",
@@ -129,6 +129,12 @@ def _webhook_context(hook: Webhook) -> dict[str, object]:
         "env_name": payload.ENV_NAME, "secret_name": secret["name"], "secret_key": secret["key"],
         "url": hook.body.url, "options": hook.options, "payload": hook.body.template,
     }
+
+
+def comment_text(text: str) -> str:
+    """Profile text quoted for a YAML comment: anything YAML would read as a line break or refuse is escaped."""
+    quoted = json.dumps(text, ensure_ascii=False)
+    return "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in quoted)
 
 
 def results_text(settings: dict) -> str:
@@ -185,7 +191,7 @@ def project_files(project: Project, files: list[WebhookFile], report, env: jinja
             project=project.name, event=n.event.short, scope=n.describe_scope(), region=region,
             base_url=payload_base_url(region), samples=samples, kind=n.settings.get("kind"),
             path=_url_path(samples[0].url) if samples else "/v2/enqueue",
-            routing_key_marker="__PAGERDUTY_ROUTING_KEY__")
+            routing_key_marker=payload.SCRIPT_ROUTING_KEY)
         rows.append({"event": n.event.short, "scope": n.describe_scope(), "kind": n.settings.get("kind"),
                      "results": results_text(n.settings) if n.settings.get("kind") == "alert" else "change event",
                      "script": names[n.subscription_id], "triggered": n.event.phase == "triggered",

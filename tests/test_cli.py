@@ -22,7 +22,7 @@ def run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
                           cwd=cwd, timeout=120)
 
 
-@pytest.mark.parametrize("command", ["generate", "validate", "check", "events", "preview"])
+@pytest.mark.parametrize("command", ["generate", "validate", "check", "events", "preview", "lint"])
 def test_every_command_has_help(command: str) -> None:
     result = run(command, "--help")
     assert result.returncode == 0

@@ -15,8 +15,9 @@
 # Needs bash, curl, base64, and jq or python3.
 set -euo pipefail
 
+# usage: the comment block above, without the "# " (up to the set line, however long the block is).
 usage() {
-  sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,/^set -euo pipefail$/s/^# \{0,1\}//p' "$0"
 }
 
 dry_run=false

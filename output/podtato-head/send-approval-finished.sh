@@ -16,8 +16,10 @@
 # 2 for a usage error.
 set -euo pipefail
 
+# usage: the comment block above, without the "# " (up to the set line), with this script's name.
 usage() {
-  sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
+  local name=${0##*/}
+  sed -n '2,/^set -euo pipefail$/s/^# \{0,1\}//p' "$0" | sed "s|\${0##\\*/}|$name|"
 }
 
 sample=${1:-pass}
@@ -26,7 +28,7 @@ case "$sample" in
     # PagerDuty action: resolve
     body=$(cat <<'PAGERDUTY_EVENT_BODY'
 {
-  "routing_key": "__PAGERDUTY_ROUTING_KEY__",
+  "routing_key": "{PAGERDUTY_ROUTING_KEY}",
   "event_action": "resolve",
   "dedup_key": "keptn/podtato-head/production/carts/approval/7071a08c-0f1b-4f2a-84eb-efaeaf4e37b9",
   "client": "Keptn EU",
@@ -59,7 +61,7 @@ PAGERDUTY_EVENT_BODY
     # PagerDuty action: resolve
     body=$(cat <<'PAGERDUTY_EVENT_BODY'
 {
-  "routing_key": "__PAGERDUTY_ROUTING_KEY__",
+  "routing_key": "{PAGERDUTY_ROUTING_KEY}",
   "event_action": "resolve",
   "dedup_key": "keptn/podtato-head/production/carts/approval/5a9f425f-2c89-4f22-bdc1-3be00940473a",
   "client": "Keptn EU",
@@ -92,7 +94,7 @@ PAGERDUTY_EVENT_BODY
     # PagerDuty action: resolve
     body=$(cat <<'PAGERDUTY_EVENT_BODY'
 {
-  "routing_key": "__PAGERDUTY_ROUTING_KEY__",
+  "routing_key": "{PAGERDUTY_ROUTING_KEY}",
   "event_action": "resolve",
   "dedup_key": "keptn/podtato-head/production/carts/approval/07360886-30cd-4a0b-bb7c-3666e6d1ab7e",
   "client": "Keptn EU",
@@ -136,7 +138,7 @@ if [[ ! $key =~ ^[A-Za-z0-9]{32}$ ]]; then
   echo "error: set PAGERDUTY_ROUTING_KEY to the 32-character integration key of an Events API v2 integration" >&2
   exit 2
 fi
-body=${body//__PAGERDUTY_ROUTING_KEY__/"$key"}
+body=${body/"{PAGERDUTY_ROUTING_KEY}"/"$key"}
 
 base=${PAGERDUTY_EVENTS_URL:-https://events.eu.pagerduty.com}
 url="${base%/}/v2/enqueue"

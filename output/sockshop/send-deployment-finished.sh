@@ -16,8 +16,10 @@
 # 2 for a usage error.
 set -euo pipefail
 
+# usage: the comment block above, without the "# " (up to the set line), with this script's name.
 usage() {
-  sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
+  local name=${0##*/}
+  sed -n '2,/^set -euo pipefail$/s/^# \{0,1\}//p' "$0" | sed "s|\${0##\\*/}|$name|"
 }
 
 sample=${1:-pass}
@@ -26,7 +28,7 @@ case "$sample" in
     # PagerDuty action: change
     body=$(cat <<'PAGERDUTY_EVENT_BODY'
 {
-  "routing_key": "__PAGERDUTY_ROUTING_KEY__",
+  "routing_key": "{PAGERDUTY_ROUTING_KEY}",
   "payload": {
     "summary": "Deployed carts to production (duplicate strategy): pass",
     "source": "keptn/sockshop/production/carts",
@@ -54,7 +56,7 @@ PAGERDUTY_EVENT_BODY
     # PagerDuty action: change
     body=$(cat <<'PAGERDUTY_EVENT_BODY'
 {
-  "routing_key": "__PAGERDUTY_ROUTING_KEY__",
+  "routing_key": "{PAGERDUTY_ROUTING_KEY}",
   "payload": {
     "summary": "Deployed carts to production (unknown strategy): fail",
     "source": "keptn/sockshop/production/carts",
@@ -82,7 +84,7 @@ PAGERDUTY_EVENT_BODY
     # PagerDuty action: change
     body=$(cat <<'PAGERDUTY_EVENT_BODY'
 {
-  "routing_key": "__PAGERDUTY_ROUTING_KEY__",
+  "routing_key": "{PAGERDUTY_ROUTING_KEY}",
   "payload": {
     "summary": "Deployed carts to production (user_managed strategy): pass",
     "source": "keptn/sockshop/production/carts",
@@ -110,7 +112,7 @@ PAGERDUTY_EVENT_BODY
     # PagerDuty action: change
     body=$(cat <<'PAGERDUTY_EVENT_BODY'
 {
-  "routing_key": "__PAGERDUTY_ROUTING_KEY__",
+  "routing_key": "{PAGERDUTY_ROUTING_KEY}",
   "payload": {
     "summary": "Deployed carts to production (unknown strategy): fail",
     "source": "keptn/sockshop/production/carts",
@@ -149,7 +151,7 @@ if [[ ! $key =~ ^[A-Za-z0-9]{32}$ ]]; then
   echo "error: set PAGERDUTY_ROUTING_KEY to the 32-character integration key of an Events API v2 integration" >&2
   exit 2
 fi
-body=${body//__PAGERDUTY_ROUTING_KEY__/"$key"}
+body=${body/"{PAGERDUTY_ROUTING_KEY}"/"$key"}
 
 base=${PAGERDUTY_EVENTS_URL:-https://events.pagerduty.com}
 url="${base%/}/v2/change/enqueue"

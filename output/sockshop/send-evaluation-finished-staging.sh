@@ -16,8 +16,10 @@
 # 2 for a usage error.
 set -euo pipefail
 
+# usage: the comment block above, without the "# " (up to the set line), with this script's name.
 usage() {
-  sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
+  local name=${0##*/}
+  sed -n '2,/^set -euo pipefail$/s/^# \{0,1\}//p' "$0" | sed "s|\${0##\\*/}|$name|"
 }
 
 sample=${1:-fail}
@@ -26,7 +28,7 @@ case "$sample" in
     # PagerDuty action: error
     body=$(cat <<'PAGERDUTY_EVENT_BODY'
 {
-  "routing_key": "__PAGERDUTY_ROUTING_KEY__",
+  "routing_key": "{PAGERDUTY_ROUTING_KEY}",
   "event_action": "trigger",
   "dedup_key": "keptn/sockshop/staging/carts/evaluation",
   "client": "Keptn (example.com)",
@@ -61,7 +63,7 @@ PAGERDUTY_EVENT_BODY
     # PagerDuty action: info
     body=$(cat <<'PAGERDUTY_EVENT_BODY'
 {
-  "routing_key": "__PAGERDUTY_ROUTING_KEY__",
+  "routing_key": "{PAGERDUTY_ROUTING_KEY}",
   "event_action": "trigger",
   "dedup_key": "keptn/sockshop/staging/carts/evaluation",
   "client": "Keptn (example.com)",
@@ -96,7 +98,7 @@ PAGERDUTY_EVENT_BODY
     # PagerDuty action: resolve
     body=$(cat <<'PAGERDUTY_EVENT_BODY'
 {
-  "routing_key": "__PAGERDUTY_ROUTING_KEY__",
+  "routing_key": "{PAGERDUTY_ROUTING_KEY}",
   "event_action": "resolve",
   "dedup_key": "keptn/sockshop/staging/carts/evaluation",
   "client": "Keptn (example.com)",
@@ -131,7 +133,7 @@ PAGERDUTY_EVENT_BODY
     # PagerDuty action: error
     body=$(cat <<'PAGERDUTY_EVENT_BODY'
 {
-  "routing_key": "__PAGERDUTY_ROUTING_KEY__",
+  "routing_key": "{PAGERDUTY_ROUTING_KEY}",
   "event_action": "trigger",
   "dedup_key": "keptn/sockshop/staging/carts/evaluation",
   "client": "Keptn (example.com)",
@@ -177,7 +179,7 @@ if [[ ! $key =~ ^[A-Za-z0-9]{32}$ ]]; then
   echo "error: set PAGERDUTY_ROUTING_KEY to the 32-character integration key of an Events API v2 integration" >&2
   exit 2
 fi
-body=${body//__PAGERDUTY_ROUTING_KEY__/"$key"}
+body=${body/"{PAGERDUTY_ROUTING_KEY}"/"$key"}
 
 base=${PAGERDUTY_EVENTS_URL:-https://events.pagerduty.com}
 url="${base%/}/v2/enqueue"

@@ -16,8 +16,10 @@
 # 2 for a usage error.
 set -euo pipefail
 
+# usage: the comment block above, without the "# " (up to the set line), with this script's name.
 usage() {
-  sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
+  local name=${0##*/}
+  sed -n '2,/^set -euo pipefail$/s/^# \{0,1\}//p' "$0" | sed "s|\${0##\\*/}|$name|"
 }
 
 sample=${1:-pass}
@@ -26,7 +28,7 @@ case "$sample" in
     # PagerDuty action: change
     body=$(cat <<'PAGERDUTY_EVENT_BODY'
 {
-  "routing_key": "__PAGERDUTY_ROUTING_KEY__",
+  "routing_key": "{PAGERDUTY_ROUTING_KEY}",
   "payload": {
     "summary": "Release of carts in production (sockshop): pass",
     "source": "keptn/sockshop/production/carts",
@@ -52,7 +54,7 @@ PAGERDUTY_EVENT_BODY
     # PagerDuty action: change
     body=$(cat <<'PAGERDUTY_EVENT_BODY'
 {
-  "routing_key": "__PAGERDUTY_ROUTING_KEY__",
+  "routing_key": "{PAGERDUTY_ROUTING_KEY}",
   "payload": {
     "summary": "Release of carts in production (sockshop): fail",
     "source": "keptn/sockshop/production/carts",
@@ -78,7 +80,7 @@ PAGERDUTY_EVENT_BODY
     # PagerDuty action: change
     body=$(cat <<'PAGERDUTY_EVENT_BODY'
 {
-  "routing_key": "__PAGERDUTY_ROUTING_KEY__",
+  "routing_key": "{PAGERDUTY_ROUTING_KEY}",
   "payload": {
     "summary": "Release of carts in production (sockshop): pass",
     "source": "keptn/sockshop/production/carts",
@@ -115,7 +117,7 @@ if [[ ! $key =~ ^[A-Za-z0-9]{32}$ ]]; then
   echo "error: set PAGERDUTY_ROUTING_KEY to the 32-character integration key of an Events API v2 integration" >&2
   exit 2
 fi
-body=${body//__PAGERDUTY_ROUTING_KEY__/"$key"}
+body=${body/"{PAGERDUTY_ROUTING_KEY}"/"$key"}
 
 base=${PAGERDUTY_EVENTS_URL:-https://events.pagerduty.com}
 url="${base%/}/v2/change/enqueue"
