@@ -68,6 +68,10 @@ class EventType:
     doc: str
     fields: tuple[Field, ...]
 
+    def __hash__(self) -> int:
+        # The type names the entry; hashing every field on each cache lookup costs more than the lookup.
+        return hash(self.type)
+
     @property
     def short(self) -> str:
         return f"{self.task}.{self.phase}"

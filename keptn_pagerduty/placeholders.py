@@ -159,6 +159,7 @@ def parse(text: str) -> list[_Part]:
     return parts
 
 
+@lru_cache(maxsize=65536)
 def compile_text(text: str, event: EventType, context: Context = Context()) -> Compiled:
     """Compile profile text for one event type; raises `PlaceholderError` naming the offending part."""
     pieces: list[str] = []

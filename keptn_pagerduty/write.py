@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -85,13 +84,18 @@ def write(root: Path, files: dict[str, bytes], prune: bool = False) -> Outcome:
         if problems:
             raise UserError(problems)
         outcome = Outcome()
+        folders: set[Path] = set()
         for name in sorted(files):
             target = root / safe_relative(name)
-            if target.is_file() and target.read_bytes() == files[name]:
+            try:
+                size = target.stat().st_size
+            except FileNotFoundError:
+                size = -1
+            if size == len(files[name]) and target.read_bytes() == files[name]:
                 outcome.unchanged.append(name)
                 continue
-            (outcome.updated if target.exists() else outcome.created).append(name)
-            _atomic_write(target, files[name])
+            (outcome.updated if size >= 0 else outcome.created).append(name)
+            _atomic_write(target, files[name], folders)
         leftovers = sorted(owned - set(files))
         if prune:
             for name in leftovers:
@@ -119,11 +123,15 @@ def _manifest_bytes(files: dict[str, bytes]) -> bytes:
 
 def _conflicts(root: Path, files: dict[str, bytes], owned: set[str]) -> list[Problem]:
     problems = []
+    checked: set[Path] = set()
     for name in sorted(files):
         target = root / safe_relative(name)
         parent = root
         for part in safe_relative(name).parts[:-1]:
             parent = parent / part
+            if parent in checked:
+                continue
+            checked.add(parent)
             if parent.is_symlink() or (parent.exists() and not parent.is_dir()):
                 problems.append(Problem(str(parent), message="is a symlink or a file where the generator needs a folder",
                                         hint="remove it, or generate into another folder"))
@@ -131,25 +139,30 @@ def _conflicts(root: Path, files: dict[str, bytes], owned: set[str]) -> list[Pro
         if target.is_symlink():
             problems.append(Problem(str(target), message="is a symlink; the generator does not write through links",
                                     hint="remove the link, or generate into another folder"))
-        elif target.exists() and name not in owned and target.read_bytes() != files[name]:
+        elif name not in owned and target.exists() and target.read_bytes() != files[name]:
             problems.append(Problem(str(target), message="exists and was not written by this generator",
                                     hint="move it away, or generate into another folder"))
     return problems
 
 
-def _atomic_write(target: Path, data: bytes) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
+def _atomic_write(target: Path, data: bytes, folders: set[Path] | None = None) -> None:
+    """Write a temporary file beside `target`, then rename it over `target`."""
+    if folders is None or target.parent not in folders:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if folders is not None:
+            folders.add(target.parent)
     mode = 0o755 if target.suffix == ".sh" else 0o644
-    handle, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    temp = target.parent / f".{target.name}.{os.getpid()}.tmp"
+    # No fsync: the rename keeps readers from ever seeing half a file, which is the promise here;
+    # surviving a power cut is the file system's job and would cost a disk flush per file.
+    handle = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
     try:
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temp, mode)
+        os.chmod(temp, mode)  # the umask may have narrowed the mode given to open
         os.replace(temp, target)
     except BaseException:
-        Path(temp).unlink(missing_ok=True)
+        temp.unlink(missing_ok=True)
         raise
 
 

@@ -31,6 +31,10 @@ def test_generation_is_deterministic(generated) -> None:
     assert digest(generate(ROOT / "profiles").files) == digest(generated.files)
 
 
+def test_parallel_generation_gives_the_same_bytes(generated) -> None:
+    assert digest(generate(ROOT / "profiles", jobs=2).files) == digest(generated.files)
+
+
 def test_every_example_project_has_its_files(generated) -> None:
     names = set(generated.files)
     for project in ("sockshop", "podtato-head", "legacy-shop"):
