@@ -1,54 +1,94 @@
 """The command line: parse options, call the core, report problems and outcomes, map them to exit codes.
 
 Exit codes: 0 ok, 1 invalid input or stale output, 2 usage error.
+
+Each command only maps its options to a core call. Where profiles, output and templates are comes from
+`config.resolve` (option > environment > keptn-pagerduty.yaml > default); what is printed on a terminal
+(action lines, colour, progress) from `console`. A `UserError` from anywhere becomes its problems, in text
+or in the command's JSON shape (docs/json-output.md), and exit code 1.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
+from typing import Any, NoReturn
 
 import click
 
-from . import __version__
+from . import __version__, config
+from .console import Console, stdin_is_terminal
 from .problems import Problem, UserError
 
 FORMATS = click.Choice(["text", "json"])
-profiles_option = click.option("--profiles", "profiles_dir", type=click.Path(path_type=Path), default=Path("profiles"),
-                               show_default=True, help="Folder of profiles (*.yaml; names starting with _ are shared files).")
-output_option = click.option("--output", "output_dir", type=click.Path(path_type=Path), default=Path("output"),
-                             show_default=True, help="Folder the generated files go to.")
+
+
+def _where(key: str) -> str:
+    default = config.DEFAULTS[key]
+    return (f"[env {config.ENVIRONMENT[key]}; `{key}:` in {config.CONFIG_FILE}; "
+            f"default: {default if default is not None else 'the bundled templates'}]")
+
+
+profiles_option = click.option("--profiles", "profiles_dir", type=click.Path(path_type=Path), default=None,
+                               help="Folder of profiles (*.yaml; names starting with _ are shared files). "
+                                    + _where("profiles"))
+output_option = click.option("--output", "output_dir", type=click.Path(path_type=Path), default=None,
+                             help="Folder the generated files go to. " + _where("output"))
 templates_option = click.option("--templates", "templates_dir", type=click.Path(path_type=Path, file_okay=False),
-                                default=None, help="Folder of templates that override the bundled ones.")
+                                default=None, help="Folder of templates that override the bundled ones; they go "
+                                                   "through the same proofs. " + _where("templates"))
 format_option = click.option("--format", "fmt", type=FORMATS, default="text", show_default=True,
-                             help="Output format; json has a stable shape for scripts.")
+                             help="Output format; json has a stable shape for scripts (docs/json-output.md).")
+quiet_option = click.option("--quiet", "-q", is_flag=True, help="Print problems (and the command's own output) only.")
+
+# The JSON each command prints, ok or not: every key is always there (docs/json-output.md).
+VALIDATE_JSON = {"status": "ok", "projects": [], "files": [], "simulations": 0, "errors": []}
+GENERATE_JSON = {"status": "ok", "output": "", "created": [], "updated": [], "unchanged": [], "removed": [],
+                 "not_generated": [], "simulations": 0, "errors": []}
+CHECK_JSON = {"status": "ok", "output": "", "stale": [], "missing": [], "extra": [], "errors": []}
+PREVIEW_JSON = {"status": "ok", "requests": [], "errors": []}
 
 
-def _report_problems(problems: list[Problem], fmt: str) -> None:
+def _echo_json(data: object) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def _fail(exc: UserError, fmt: str, console: Console, shape: dict | None = None, **known: object) -> NoReturn:
+    """Report every problem (text on stderr, or the command's JSON shape on stdout) and exit 1."""
     if fmt == "json":
-        click.echo(json.dumps({"status": "fail", "errors": [p.as_dict() for p in problems]}, indent=2))
+        _echo_json({**(shape or {}), **known, "status": "fail", "errors": [p.as_dict() for p in exc.problems]})
     else:
-        for problem in problems:
-            click.echo(problem.as_text(), err=True)
-        click.echo(f"{len(problems)} problem{'s' if len(problems) != 1 else ''} found; nothing was written.", err=True)
-
-
-def _fail(exc: UserError, fmt: str) -> None:
-    _report_problems(exc.problems, fmt)
+        console.problems(exc.problems)
+        count = len(exc.problems)
+        click.echo(f"{count} problem{'s' if count != 1 else ''} found; nothing was written.", err=True)
     sys.exit(1)
+
+
+def _settings(profiles_dir: Path | None = None, output_dir: Path | None = None,
+              templates_dir: Path | None = None, need: tuple[str, ...] = ()) -> config.Settings:
+    settings = config.resolve({"profiles": profiles_dir, "output": output_dir, "templates": templates_dir},
+                              os.environ)
+    settings.require_folders(*need)
+    return settings
 
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="keptn-pagerduty")
+@click.option("--quiet", "-q", is_flag=True, help="The same as --quiet on the command.")
 @click.pass_context
-def main(ctx: click.Context) -> None:
+def main(ctx: click.Context, quiet: bool = False) -> None:
     """Generate Keptn webhook-service configuration that sends Keptn events to PagerDuty.
 
-    With no command, generates output/ from profiles/.
+    With no command, generates the output folder from the profiles folder. Folders come from options,
+    then KEPTN_PAGERDUTY_PROFILES / _OUTPUT / _TEMPLATES, then keptn-pagerduty.yaml in the working
+    folder, then the defaults (profiles, output).
     """
+    if quiet:  # `keptn-pagerduty -q check` is `keptn-pagerduty check -q`
+        ctx.default_map = {name: {"quiet": True} for name in main.commands}
     if ctx.invoked_subcommand is None:
-        ctx.invoke(generate_command)
+        ctx.invoke(generate_command, quiet=quiet)
 
 
 @main.command("generate")
@@ -57,54 +97,77 @@ def main(ctx: click.Context) -> None:
 @templates_option
 @format_option
 @click.option("--prune", is_flag=True, help="Remove files this tool generated earlier that no profile produces now.")
-@click.option("--quiet", "-q", is_flag=True, help="Print problems only.")
-def generate_command(profiles_dir: Path = Path("profiles"), output_dir: Path = Path("output"),
+@quiet_option
+def generate_command(profiles_dir: Path | None = None, output_dir: Path | None = None,
                      templates_dir: Path | None = None, fmt: str = "text", prune: bool = False,
                      quiet: bool = False) -> None:
     """Render, prove and write every file for the profiles."""
-    from .generator import generate
+    from .generator import generate, unchanged
     from .write import write
+    console = Console.for_stderr(quiet)
+    out: Path | None = None
     try:
-        result = generate(profiles_dir, templates_dir)
-        outcome = write(output_dir, result.files, prune=prune)
+        settings = _settings(profiles_dir, output_dir, templates_dir, need=("profiles", "templates"))
+        out = settings.output_dir
+        fast = None if prune else unchanged(settings.profiles_dir, out, settings.templates_dir)
+        if fast is not None and fast.current:
+            _report_unchanged(fast.unchanged, out, fmt, console)
+            return
+        with console.progress("checking profiles and proving webhooks") as progress:
+            result = generate(settings.profiles_dir, settings.templates_dir)
+            progress.step("writing files")
+            outcome = write(out, result.files, prune=prune, inputs=result.inputs(out))
     except UserError as exc:
-        _fail(exc, fmt)
-        return
+        _fail(exc, fmt, console, GENERATE_JSON, output=str(out or ""))
+    out = settings.output_dir
     if fmt == "json":
-        click.echo(json.dumps({"status": "ok", "created": outcome.created, "updated": outcome.updated,
-                               "unchanged": outcome.unchanged, "removed": outcome.removed,
-                               "not_generated": outcome.extra,
-                               "simulations": result.report.simulations}, indent=2))
+        _echo_json({**GENERATE_JSON, "output": str(out), "created": outcome.created, "updated": outcome.updated,
+                    "unchanged": outcome.unchanged, "removed": outcome.removed, "not_generated": outcome.extra,
+                    "simulations": result.report.simulations})
         return
-    if not quiet:
-        for verb, names in (("create", outcome.created), ("update", outcome.updated), ("remove", outcome.removed)):
-            for name in names:
-                click.echo(f"{verb:>10}  {output_dir / name}", err=True)
-        for name in outcome.extra:
-            click.echo(f"{'orphan':>10}  {output_dir / name} (no profile makes it; --prune removes it)", err=True)
-        click.echo(f"{len(result.files)} files for {len(result.projects)} project(s): {len(outcome.created)} created, "
-                   f"{len(outcome.updated)} updated, {len(outcome.unchanged)} unchanged, {len(outcome.removed)} removed; "
-                   f"{result.report.simulations} sample events proven.", err=True)
+    actions = [(name, "create") for name in outcome.created] + [(name, "update") for name in outcome.updated]
+    actions += [(name, "identical") for name in outcome.unchanged] + [(name, "remove") for name in outcome.removed]
+    for name, verb in sorted(actions):
+        console.action(verb, out / name)
+    for name in outcome.extra:
+        console.action("orphan", out / name, " (no profile makes it; --prune removes it)")
+    console.summary(f"{len(result.files)} files for {len(result.projects)} project(s): {len(outcome.created)} created, "
+                    f"{len(outcome.updated)} updated, {len(outcome.unchanged)} unchanged, "
+                    f"{len(outcome.removed)} removed; {result.report.simulations} sample events proven.")
+
+
+def _report_unchanged(names: list[str], out: Path, fmt: str, console: Console) -> None:
+    """Inputs and files are as the last run left them: same inputs, same bytes, nothing to prove again."""
+    if fmt == "json":
+        _echo_json({**GENERATE_JSON, "output": str(out), "unchanged": names, "simulations": 0})
+        return
+    for name in names:
+        console.action("identical", out / name)
+    console.summary(f"{len(names)} files: 0 created, 0 updated, {len(names)} unchanged, 0 removed; "
+                    f"inputs unchanged since the last run, nothing to prove again.")
 
 
 @main.command("validate")
 @profiles_option
 @templates_option
 @format_option
-def validate_command(profiles_dir: Path, templates_dir: Path | None, fmt: str) -> None:
+@quiet_option
+def validate_command(profiles_dir: Path | None, templates_dir: Path | None, fmt: str, quiet: bool) -> None:
     """Check profiles and prove their webhooks; write nothing."""
     from .generator import generate
+    console = Console.for_stderr(quiet)
     try:
-        result = generate(profiles_dir, templates_dir)
+        settings = _settings(profiles_dir, None, templates_dir, need=("profiles", "templates"))
+        with console.progress("checking profiles and proving webhooks"):
+            result = generate(settings.profiles_dir, settings.templates_dir)
     except UserError as exc:
-        _fail(exc, fmt)
-        return
+        _fail(exc, fmt, console, VALIDATE_JSON)
     if fmt == "json":
-        click.echo(json.dumps({"status": "ok", "files": sorted(result.files),
-                               "simulations": result.report.simulations}, indent=2))
+        _echo_json({**VALIDATE_JSON, "projects": [p.name for p in result.projects], "files": sorted(result.files),
+                    "simulations": result.report.simulations})
     else:
-        click.echo(f"ok: {len(result.files)} files for {len(result.projects)} project(s); "
-                   f"{result.report.simulations} sample events proven.", err=True)
+        console.summary(f"ok: {len(result.files)} files for {len(result.projects)} project(s); "
+                        f"{result.report.simulations} sample events proven.")
 
 
 @main.command("check")
@@ -112,66 +175,109 @@ def validate_command(profiles_dir: Path, templates_dir: Path | None, fmt: str) -
 @output_option
 @templates_option
 @format_option
-def check_command(profiles_dir: Path, output_dir: Path, templates_dir: Path | None, fmt: str) -> None:
+@quiet_option
+def check_command(profiles_dir: Path | None, output_dir: Path | None, templates_dir: Path | None, fmt: str,
+                  quiet: bool) -> None:
     """Exit 1 if the output folder is not what the profiles generate (stale, missing or extra files)."""
-    from .generator import find_integration_keys, generate
+    from .generator import find_integration_keys, generate, unchanged
     from .write import check
+    console = Console.for_stderr(quiet)
+    out: Path | None = None
     try:
-        result = generate(profiles_dir, templates_dir)
+        settings = _settings(profiles_dir, output_dir, templates_dir, need=("profiles", "templates"))
+        out = settings.output_dir
+        # Unchanged inputs give unchanged bytes: then the manifest's digests decide, with no generation.
+        fast = unchanged(settings.profiles_dir, out, settings.templates_dir)
+        if fast is not None:
+            outcome, count = fast, len(fast.stale) + len(fast.missing) + len(fast.unchanged)
+        else:
+            with console.progress("checking profiles and proving webhooks") as progress:
+                result = generate(settings.profiles_dir, settings.templates_dir)
+                progress.step(f"comparing with {out}")
+                outcome = check(out, result.files, result.inputs(out))
+                count = len(result.files)
     except UserError as exc:
-        _fail(exc, fmt)
-        return
-    outcome = check(output_dir, result.files)
+        _fail(exc, fmt, console, CHECK_JSON, output=str(out or ""))
+    out = settings.output_dir
     on_disk = {}
-    for path in sorted(output_dir.rglob("*")) if output_dir.is_dir() else []:
+    for path in sorted(out.rglob("*")) if out.is_dir() else []:
         if path.is_file() and not path.is_symlink():
-            on_disk[path.relative_to(output_dir).as_posix()] = path.read_bytes()
+            on_disk[path.relative_to(out).as_posix()] = path.read_bytes()
     leaks = find_integration_keys(on_disk)
+    current = outcome.current and not leaks
     if fmt == "json":
-        click.echo(json.dumps({"status": "ok" if outcome.current and not leaks else "fail", "stale": outcome.stale,
-                               "missing": outcome.missing, "extra": outcome.extra,
-                               "errors": [p.as_dict() for p in leaks]}, indent=2))
+        _echo_json({**CHECK_JSON, "status": "ok" if current else "fail", "output": str(out), "stale": outcome.stale,
+                    "missing": outcome.missing, "extra": outcome.extra, "errors": [p.as_dict() for p in leaks]})
     else:
         for label, names in (("stale", outcome.stale), ("missing", outcome.missing), ("extra", outcome.extra)):
             for name in names:
-                click.echo(f"{label:>10}  {output_dir / name}", err=True)
-        for problem in leaks:
-            click.echo(problem.as_text(), err=True)
-        if outcome.current and not leaks:
-            click.echo(f"ok: {output_dir} is current ({len(result.files)} files).", err=True)
+                console.action(label, out / name)
+        console.problems(leaks)
+        if current:
+            console.summary(f"ok: {out} is current ({count} files).")
         else:
-            click.echo(f"{output_dir} is not current: run `keptn-pagerduty generate` and commit the result.", err=True)
-    sys.exit(0 if outcome.current and not leaks else 1)
+            # Said even with --quiet: it is the reason for exit code 1.
+            click.echo(console.style(f"{out} is not current: run `keptn-pagerduty generate` and commit the result.",
+                                     fg="red", bold=True), err=True, color=console.color)
+    sys.exit(0 if current else 1)
+
+
+def _printed_as(field: dict, kinds: dict) -> str:
+    kind = kinds.get(field["kind"], {})
+    if kind.get("free_text"):
+        return "URL-encoded"
+    if kind.get("printable") is False:
+        return "pick a part" if field["kind"] != "map" else "one entry"
+    if field["kind"] == "list":
+        return "joined"
+    return "as is"
+
+
+def _example(field: dict) -> str:
+    text = json.dumps(field["example"], ensure_ascii=False, default=str)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 @main.command("events")
 @click.argument("event_type", required=False)
 @format_option
-def events_command(event_type: str | None, fmt: str) -> None:
+@quiet_option
+def events_command(event_type: str | None, fmt: str, quiet: bool) -> None:
     """List the event types a profile can subscribe to, or the fields of one (e.g. evaluation.finished)."""
     from .events import UnknownEventType
     from .generator import event_listing
+    from .placeholders import kinds
     try:
-        listing = event_listing(event_type)
+        listing: list[dict[str, Any]] = event_listing(event_type)
     except UnknownEventType as exc:
         raise click.BadParameter(str(exc), param_hint="EVENT_TYPE") from None
+    known = kinds()
+    for item in listing:
+        for f in item["fields"]:
+            f["free_text"] = bool(known.get(f["kind"], {}).get("free_text"))
     if fmt == "json":
         click.echo(json.dumps(listing, indent=2, ensure_ascii=False, default=str))
         return
     if event_type is None:
         for item in listing:
-            click.echo(f"{item['type'].removeprefix('sh.keptn.event.'):<28} {item['doc']}")
+            click.echo(f"{str(item['type']).removeprefix('sh.keptn.event.'):<28} {item['doc']}")
         return
     item = listing[0]
-    click.echo(f"{item['type']}: {item['doc']}\n")
-    click.echo("Placeholders (optional ones print their default, e.g. {message|none}, when absent):")
-    for f in item["fields"]:
-        flag = "optional" if f["optional"] else "always"
-        example = json.dumps(f["example"], ensure_ascii=False, default=str)
-        if len(example) > 40:
-            example = example[:37] + "..."
-        click.echo(f"  {{{f['name']}}}".ljust(36) + f"{f['kind']:<7} {flag:<9} e.g. {example}")
-    click.echo("  {task} {phase} {event}".ljust(36) + "static  always    the subscribed task, phase, task.phase")
+    fields = item["fields"]
+    if not quiet:
+        click.echo(f"{item['type']}: {item['doc']}\n")
+        click.echo("Placeholders. optional: the event may lack it, write {field|text} to print text then.\n"
+                   "URL-encoded: free text, printed through Go's urlquery (spaces become +) and cut to a limit.\n")
+    width = max(len(f["name"]) for f in fields) + 4
+    header = f"  {'placeholder':<{width}}{'kind':<8}{'presence':<10}{'printed':<13}example"
+    if not quiet:
+        click.echo(header)
+    for f in fields:
+        presence = "optional" if f["optional"] else "always"
+        click.echo(f"  {'{' + f['name'] + '}':<{width}}{f['kind']:<8}{presence:<10}{_printed_as(f, known):<13}"
+                   f"{_example(f)}")
+    click.echo(f"  {'{task} {phase} {event}':<{width}}{'static':<8}{'always':<10}{'as is':<13}"
+               "the subscribed task, phase, task.phase")
 
 
 @main.command("preview")
@@ -181,34 +287,36 @@ def events_command(event_type: str | None, fmt: str) -> None:
               help="A webhook.yaml, generated or not.")
 @click.option("--event", "event_file", type=click.Path(path_type=Path, dir_okay=False, exists=True), required=True,
               help="A Keptn CloudEvent as JSON.")
-@click.option("--subscription", help="With --webhook: the subscriptionID to run (default: every webhook of the event's type).")
+@click.option("--subscription",
+              help="With --webhook: the subscriptionID to run (default: every webhook of the event's type).")
 @templates_option
 @format_option
+@quiet_option
 def preview_command(profile: Path | None, webhook: Path | None, event_file: Path, subscription: str | None,
-                    templates_dir: Path | None, fmt: str) -> None:
+                    templates_dir: Path | None, fmt: str, quiet: bool) -> None:
     """Show the curl argv Keptn would run and the body PagerDuty would get for an event, or Keptn's error."""
     from .preview import simulate_file, simulate_generated
+    console = Console.for_stderr(quiet)
     if (profile is None) == (webhook is None):
         raise click.UsageError("give exactly one of --profile and --webhook")
     try:
         event = json.loads(event_file.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        _fail(UserError([Problem(str(event_file), message=f"not a JSON event: {exc}")]), fmt)
-        return
+        _fail(UserError([Problem(str(event_file), message=f"not a JSON event: {exc}")]), fmt, console, PREVIEW_JSON)
     try:
         if webhook is not None:
             previews = simulate_file(str(webhook), webhook.read_text(encoding="utf-8"), event, subscription)
         else:
             from .generator import generate, subscriptions
-            result = generate(profile.parent, templates_dir)
+            assert profile is not None
+            settings = _settings(None, None, templates_dir, need=("templates",))
+            result = generate(profile.parent, settings.templates_dir)
             previews = simulate_generated(result.files, subscriptions(result.projects), event)
     except UserError as exc:
-        _fail(exc, fmt)
-        return
+        _fail(exc, fmt, console, PREVIEW_JSON)
     failed = any(p.error or p.pagerduty_errors for p in previews)
     if fmt == "json":
-        click.echo(json.dumps({"status": "fail" if failed else "ok", "requests": [p.as_dict() for p in previews]},
-                              indent=2, ensure_ascii=False))
+        _echo_json({**PREVIEW_JSON, "status": "fail" if failed else "ok", "requests": [p.as_dict() for p in previews]})
     else:
         for p in previews:
             click.echo(f"# {p.source} (subscriptionID {p.subscription_id})")
@@ -222,6 +330,74 @@ def preview_command(profile: Path | None, webhook: Path | None, event_file: Path
             for message in p.pagerduty_errors:
                 click.echo(f"PagerDuty would reject it: {message}")
     sys.exit(1 if failed else 0)
+
+
+@main.command("init")
+@click.option("--project", help="The Keptn project (lower-case letters, digits, -).")
+@click.option("--secret-name", help="The Keptn secret that holds the PagerDuty integration key. [default: pagerduty]")
+@click.option("--secret-key", help="The key inside that secret. [default: routing-key]")
+@click.option("--region", type=click.Choice(["us", "eu"]), help="PagerDuty service region. [default: us]")
+@click.option("--stages", help="Stages to watch, comma-separated, e.g. staging,production. [default: every stage]")
+@click.option("--bridge-url", help="The Keptn Bridge URL, for links on alerts. [default: none]")
+@click.option("--output", "output_file", type=click.Path(path_type=Path, dir_okay=False),
+              help="The profile file to create. [default: <profiles folder>/<project>.yaml]")
+@templates_option
+@quiet_option
+def init_command(project: str | None, secret_name: str | None, secret_key: str | None, region: str | None,
+                 stages: str | None, bridge_url: str | None, output_file: Path | None, templates_dir: Path | None,
+                 quiet: bool) -> None:
+    """Create a new, commented profile from a few answers; it is proven before it is written.
+
+    On a terminal, asks for what the options do not give. Otherwise (a script, CI) only --project is
+    needed; the rest take their defaults. Never overwrites a file.
+    """
+    from . import scaffold
+    console = Console.for_stderr(quiet)
+    given = {"project": project, "secret_name": secret_name, "secret_key": secret_key, "region": region,
+             "stages": stages, "bridge_url": bridge_url}
+    for name, value in given.items():
+        if value is not None and (reason := scaffold.check(name, value)):
+            raise click.BadParameter(reason, param_hint=scaffold.QUESTION[name].flag)
+    interactive = stdin_is_terminal()
+    if not interactive:
+        missing = [q.flag for q in scaffold.QUESTIONS if q.default is None and given[q.name] is None]
+        if missing:
+            raise click.UsageError(f"missing {', '.join(missing)}: stdin is not a terminal, so init cannot ask; "
+                                   f"give {' and '.join(missing)} (the other options have defaults)")
+    answers: dict[str, object] = {}
+    for question in scaffold.QUESTIONS:
+        value = given[question.name]
+        if value is None and interactive:
+            value = click.prompt(question.prompt, default=question.default, show_default=bool(question.default),
+                                 value_proc=_checked(question.name), err=True)
+        if value is None:
+            value = question.default
+        parsed = scaffold.parse(question.name, str(value))
+        answers[question.name] = tuple(parsed) if isinstance(parsed, list) else parsed
+    try:
+        settings = _settings(None, None, templates_dir, need=("templates",))
+        target = output_file or settings.profiles_dir / f"{answers['project']}.yaml"
+        made = scaffold.scaffold(scaffold.Answers(**answers), target, settings.templates_dir)  # type: ignore[arg-type]
+        scaffold.write_new(made)
+    except UserError as exc:
+        console.problems(exc.problems)
+        click.echo("nothing was written.", err=True)
+        sys.exit(1)
+    console.action("create", made.path)
+    for note in made.notes:
+        console.info(f"note: {note}")
+    console.summary(f"{made.path} is valid. Next: edit it if you like, then `keptn-pagerduty generate`.")
+
+
+def _checked(name: str):
+    from . import scaffold
+
+    def proc(value: str) -> str:
+        reason = scaffold.check(name, value)
+        if reason:
+            raise click.UsageError(reason)  # click.prompt shows the message and asks again
+        return value
+    return proc
 
 
 def _register_lint() -> None:

@@ -9,10 +9,14 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from .lint import LintReport, Render, lint_paths, load_events
+from .console import Console, use_color
+
+if TYPE_CHECKING:  # the linter is imported when lint runs, so that `--help` of every command stays fast
+    from .lint import LintReport, Render
 
 
 @click.command("lint", context_settings={"help_option_names": ["-h", "--help"]})
@@ -25,13 +29,15 @@ from .lint import LintReport, Render, lint_paths, load_events
 @click.option("--strict", is_flag=True, help="Treat warnings as errors (exit 1 on any finding).")
 @click.option("--show-requests", is_flag=True,
               help="Also show, per webhook, request and sample event, the command and body Keptn would produce.")
+@click.option("--quiet", "-q", is_flag=True, help="Print findings only (no summary line).")
 def lint_command(paths: tuple[Path, ...], event_files: tuple[Path, ...], fmt: str, strict: bool,
-                 show_requests: bool) -> None:
+                 show_requests: bool, quiet: bool = False) -> None:
     """Check webhook.yaml files, or Keptn project checkouts (folders), against Keptn and PagerDuty.
 
     Every webhook is run through a simulation of Keptn's webhook-service for realistic and hostile
     sample events of its type; findings point at the line to fix.
     """
+    from .lint import lint_paths, load_events
     user_events = None
     problems = []
     if event_files:
@@ -43,7 +49,7 @@ def lint_command(paths: tuple[Path, ...], event_files: tuple[Path, ...], fmt: st
     if fmt == "json":
         _print_json(report, show_requests)
     else:
-        _print_text(report, show_requests)
+        _print_text(report, show_requests, quiet)
     sys.exit(1 if report.errors else 0)
 
 
@@ -59,14 +65,15 @@ def _print_json(report: LintReport, show_requests: bool) -> None:
     click.echo(json.dumps(output, indent=2, ensure_ascii=False))
 
 
-def _print_text(report: LintReport, show_requests: bool) -> None:
+def _print_text(report: LintReport, show_requests: bool, quiet: bool = False) -> None:
     if show_requests:
         for render in report.renders:
             click.echo(_render_text(render))
-    for problem in report.problems:
-        click.echo(problem.as_text())
+    # Findings are this command's output: stdout, coloured when stdout is a terminal.
+    Console(quiet=quiet, color=use_color(sys.stdout)).problems(report.problems, err=False)
     errors, warnings = len(report.errors), len(report.warnings)
-    click.echo(f"{len(report.files)} file(s) linted: {errors} error(s), {warnings} warning(s).", err=True)
+    Console.for_stderr(quiet).summary(f"{len(report.files)} file(s) linted: {errors} error(s), {warnings} warning(s).",
+                                      ok=not errors)
 
 
 def _render_text(render: Render) -> str:

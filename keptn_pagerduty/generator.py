@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import model, profiles, prove, render
+from . import fingerprint, model, profiles, prove, render, write
 from .events import load_catalogue
 from .model import Project
 from .problems import Problem, UserError
@@ -29,6 +29,37 @@ class Generation:
     files: dict[str, bytes] = field(default_factory=dict)
     projects: list[Project] = field(default_factory=list)
     report: prove.ProofReport = field(default_factory=prove.ProofReport)
+    profile_files: list[Path] = field(default_factory=list)
+    shared_files: list[Path] = field(default_factory=list)
+    templates: Path | None = None
+
+    def inputs(self, root: Path) -> dict[str, object]:
+        """The manifest's record of what this run read, relative to the output folder `root`."""
+        return {"fingerprint": fingerprint.inputs(self.profile_files, self.shared_files, self.templates,
+                                                  render.default_templates(), root),
+                "shared": sorted(fingerprint.relative(p, root) for p in self.shared_files)}
+
+
+def unchanged(profiles_dir: Path, output_dir: Path, templates: Path | None = None) -> write.Outcome | None:
+    """Decide from the manifest alone whether `output_dir` is current: None when the inputs changed.
+
+    Same inputs give the same bytes, so with an unchanged fingerprint only the files' digests need
+    checking; that is what makes `check` fast in a pre-commit hook.
+    """
+    manifest = write.read_manifest_data(output_dir)
+    record, digests = manifest.get("inputs"), manifest.get("files")
+    if not isinstance(record, dict) or not isinstance(digests, dict) or not profiles_dir.is_dir():
+        return None
+    shared = [output_dir / p for p in record.get("shared", []) if isinstance(p, str)]
+    if not all(p.is_file() for p in shared):
+        return None
+    found = [p.resolve() for p in profiles.discover(profiles_dir)]
+    current = fingerprint.inputs(found, [p.resolve() for p in shared], templates, render.default_templates(),
+                                 output_dir)
+    if current != record.get("fingerprint"):
+        return None
+    outcome = write.verify(output_dir, digests)
+    return outcome
 
 
 def generate(profiles_dir: Path, templates: Path | None = None, jobs: int | None = None) -> Generation:
@@ -48,7 +79,9 @@ def generate(profiles_dir: Path, templates: Path | None = None, jobs: int | None
     finally:
         if collecting:
             gc.enable()
-    result = Generation(projects=projects)
+    result = Generation(projects=projects, templates=templates)
+    result.profile_files = sorted({p.inputs[0] for p in loaded})
+    result.shared_files = sorted({path for p in loaded for path in p.inputs[1:]} - set(result.profile_files))
     problems: list[Problem] = []
     for files, found, report in parts:
         result.files.update(files)

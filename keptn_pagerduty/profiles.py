@@ -30,6 +30,7 @@ class Profile:
     file: str
     data: dict
     origins: dict[PathKey, Origin] = field(default_factory=dict)
+    inputs: tuple[Path, ...] = ()  # every file read for it: the profile and the files it extends
 
     def origin(self, path: PathKey) -> Origin:
         path = tuple(path)
@@ -149,7 +150,10 @@ class _Loader:
         for source in [builtin_defaults()] + layers:
             data = merge(data, source.data, origins, source)
         data.pop("extends", None)
-        profile = Profile(layers[-1].file, data, origins)
+        inputs = [path.resolve()]
+        while isinstance((parent := self.sources[inputs[-1]].data.get("extends")), str):
+            inputs.append((inputs[-1].parent / parent).resolve())
+        profile = Profile(layers[-1].file, data, origins, tuple(inputs))
         problems = validate_merged(profile)
         self.problems.extend(problems)
         return None if problems else profile

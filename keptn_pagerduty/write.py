@@ -14,6 +14,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from .fingerprint import sha256
 from .problems import Problem, UserError
 
 MANIFEST = ".keptn-pagerduty-manifest.json"
@@ -49,15 +50,35 @@ def safe_relative(path: str) -> PurePosixPath:
     return pure
 
 
-def read_manifest(root: Path) -> set[str]:
+def read_manifest_data(root: Path) -> dict:
     try:
         data = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
-        return set(data.get("files", []))
-    except (OSError, ValueError, AttributeError):
-        return set()
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
-def check(root: Path, files: dict[str, bytes]) -> Outcome:
+def read_manifest(root: Path) -> set[str]:
+    """The files the generator owns in `root`."""
+    files = read_manifest_data(root).get("files", {})
+    return {name for name in files if isinstance(name, str)} if isinstance(files, (dict, list)) else set()
+
+
+def verify(root: Path, digests: dict[str, str]) -> Outcome:
+    """Compare `root` with the digests a manifest recorded; reads every file, writes nothing."""
+    outcome = Outcome()
+    for name in sorted(digests):
+        target = root / safe_relative(name)
+        if not target.is_file() or target.is_symlink():
+            outcome.missing.append(name)
+        elif sha256(target.read_bytes()) != digests[name]:
+            outcome.stale.append(name)
+        else:
+            outcome.unchanged.append(name)
+    return outcome
+
+
+def check(root: Path, files: dict[str, bytes], inputs: dict | None = None) -> Outcome:
     """Compare `root` with the files that would be generated; writes nothing."""
     outcome = Outcome()
     for name in sorted(files):
@@ -66,7 +87,7 @@ def check(root: Path, files: dict[str, bytes]) -> Outcome:
             outcome.missing.append(name)
         elif target.read_bytes() != files[name]:
             outcome.stale.append(name)
-    manifest_bytes = _manifest_bytes(files)
+    manifest_bytes = _manifest_bytes(files, inputs)
     if not (root / MANIFEST).is_file():
         outcome.missing.append(MANIFEST)
     elif (root / MANIFEST).read_bytes() != manifest_bytes:
@@ -75,8 +96,11 @@ def check(root: Path, files: dict[str, bytes]) -> Outcome:
     return outcome
 
 
-def write(root: Path, files: dict[str, bytes], prune: bool = False) -> Outcome:
-    """Write `files` under `root` atomically; with `prune`, remove owned files that are no longer generated."""
+def write(root: Path, files: dict[str, bytes], prune: bool = False, inputs: dict | None = None) -> Outcome:
+    """Write `files` under `root` atomically; with `prune`, remove owned files that are no longer generated.
+
+    `inputs` (see `fingerprint`) is recorded in the manifest, so a later check can trust unchanged inputs.
+    """
     root.mkdir(parents=True, exist_ok=True)
     with _Lock(root):
         owned = read_manifest(root)
@@ -108,16 +132,24 @@ def write(root: Path, files: dict[str, bytes], prune: bool = False) -> Outcome:
         else:
             kept = set(files) | {name for name in leftovers if (root / name).exists()}
             outcome.extra = sorted(kept - set(files))
-        manifest = _manifest_bytes({name: b"" for name in kept})
+        recorded = dict(files)
+        for name in kept - set(files):
+            recorded[name] = (root / name).read_bytes()
+        manifest = _manifest_bytes(recorded, inputs)
         if not (root / MANIFEST).is_file() or (root / MANIFEST).read_bytes() != manifest:
             _atomic_write(root / MANIFEST, manifest)
         return outcome
 
 
-def _manifest_bytes(files: dict[str, bytes]) -> bytes:
-    data = {"generator": "keptn-pagerduty",
-            "about": "Files this folder's generator owns; it never overwrites or deletes any other file.",
-            "files": sorted(files)}
+def _manifest_bytes(files: dict[str, bytes], inputs: dict | None) -> bytes:
+    data: dict[str, object] = {
+        "generator": "keptn-pagerduty",
+        "about": "Files this folder's generator owns (it never overwrites or deletes any other file), "
+                 "with their SHA-256, and a fingerprint of the inputs they were generated from.",
+    }
+    if inputs is not None:
+        data["inputs"] = inputs
+    data["files"] = {name: sha256(files[name]) for name in sorted(files)}
     return (json.dumps(data, indent=2) + "\n").encode()
 
 

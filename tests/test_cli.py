@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -22,7 +23,7 @@ def run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
                           cwd=cwd, timeout=120)
 
 
-@pytest.mark.parametrize("command", ["generate", "validate", "check", "events", "preview", "lint"])
+@pytest.mark.parametrize("command", ["generate", "validate", "check", "events", "preview", "lint", "init"])
 def test_every_command_has_help(command: str) -> None:
     result = run(command, "--help")
     assert result.returncode == 0
@@ -143,3 +144,178 @@ spec:
     result = run("preview", "--webhook", str(webhook), "--event", str(path))
     assert result.returncode == 1
     assert "Keptn error:" in result.stdout
+
+
+# --- Command-line experience: action lines, --quiet, events, completion, entry points -----------------------
+
+CONSOLE_SCRIPT = Path(sys.executable).parent / "keptn-pagerduty"
+VERBS = ("create", "update", "identical", "remove", "orphan", "stale", "missing", "extra")
+
+
+def script(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The installed console script, as a user runs it."""
+    return subprocess.run([str(CONSOLE_SCRIPT), *args], capture_output=True, text=True, cwd=cwd, timeout=120,
+                          env=env)
+
+
+def action_lines(stderr: str) -> list[tuple[str, str]]:
+    """(verb, path) of each copier-like action line; the verb is right-aligned in 10 columns."""
+    found = []
+    for line in stderr.splitlines():
+        if line[:10].strip() in VERBS and line[10:12] == "  " and line[:10] == line[:10].rjust(10):
+            found.append((line[:10].strip(), line[12:]))
+    return found
+
+
+def test_generate_reports_each_file_like_copier_then_one_summary(tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "profiles", tmp_path / "profiles")
+    first = script("generate", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    lines = action_lines(first.stderr)
+    assert lines and {verb for verb, _ in lines} == {"create"}
+    assert ("create", "output/sockshop/configure-keptn.sh") in lines
+    summary = first.stderr.splitlines()[-1]
+    assert summary.startswith("21 files for 3 project(s): 21 created, 0 updated, 0 unchanged, 0 removed;")
+    assert len(first.stderr.splitlines()) == len(lines) + 1  # nothing else is printed
+
+    profile = tmp_path / "profiles" / "sockshop-quality-gates.yaml"
+    profile.write_text(profile.read_text().replace("Quality gate {result}", "Gate {result}"))
+    (tmp_path / "profiles" / "legacy-shop.yaml").unlink()
+    second = script("generate", "--prune", cwd=tmp_path)
+    assert second.returncode == 0, second.stderr
+    verbs = dict((path, verb) for verb, path in action_lines(second.stderr))
+    assert verbs["output/sockshop/branches/production/webhook/webhook.yaml"] == "update"
+    assert verbs["output/sockshop/configure-keptn.sh"] == "identical"
+    assert verbs["output/legacy-shop/configure-keptn.sh"] == "remove"
+    assert "updated" in second.stderr.splitlines()[-1] and "5 removed" in second.stderr.splitlines()[-1]
+
+
+def test_check_reports_stale_missing_and_extra_as_action_lines(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert run("generate", "--output", str(out), "--quiet").returncode == 0
+    (out / "sockshop" / "README.md").write_text("edited\n")
+    (out / "sockshop" / "send-release-finished.sh").unlink()
+    result = run("check", "--output", str(out))
+    assert result.returncode == 1
+    assert ("stale", f"{out}/sockshop/README.md") in action_lines(result.stderr)
+    assert ("missing", f"{out}/sockshop/send-release-finished.sh") in action_lines(result.stderr)
+    assert "is not current" in result.stderr.splitlines()[-1]
+
+
+QUIET_COMMANDS = {
+    "generate": ["generate", "--output", "{tmp}/out"],
+    "validate": ["validate"],
+    "check": ["check", "--output", "{generated}"],
+    "events": ["events", "evaluation.finished"],
+    "preview": ["preview", "--profile", "profiles/sockshop-quality-gates.yaml",
+                "--event", "docs/examples/evaluation-finished-fail.json"],
+    "lint": ["lint", "{generated}/sockshop/branches/production/webhook/webhook.yaml"],
+    "init": ["init", "--project", "quiet-shop", "--output", "{tmp}/profiles/quiet-shop.yaml"],
+}
+
+
+@pytest.fixture(scope="module")
+def generated_output(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("generated") / "output"
+    result = CliRunner().invoke(main, ["generate", "--profiles", str(ROOT / "profiles"), "--output", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+@pytest.mark.parametrize("command", sorted(QUIET_COMMANDS))
+def test_quiet_is_accepted_by_every_command_and_leaves_stderr_empty(command: str, tmp_path: Path,
+                                                                    generated_output: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    args = [a.replace("{tmp}", str(tmp_path)).replace("{generated}", str(generated_output))
+            for a in QUIET_COMMANDS[command]]
+    loud = CliRunner().invoke(main, args)
+    assert loud.exit_code == 0, loud.output
+    if command == "init":
+        Path(args[-1]).unlink()
+    quiet = CliRunner().invoke(main, [*args, "--quiet"])
+    assert quiet.exit_code == 0, quiet.output
+    assert quiet.stderr == ""
+    if command == "events":  # the table stays, its explanations go
+        assert quiet.stdout and set(quiet.stdout.splitlines()) < set(loud.stdout.splitlines())
+    else:
+        assert quiet.stdout == loud.stdout
+    if command not in ("events", "preview"):  # these print their result on stdout, and nothing on stderr
+        assert loud.stderr != ""
+    assert set(main.commands) == set(QUIET_COMMANDS), "a new command needs --quiet and a line here"
+
+
+def test_quiet_before_the_command_and_with_no_command(tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "profiles", tmp_path / "profiles")
+    bare = script("-q", cwd=tmp_path)
+    assert bare.returncode == 0 and bare.stderr == ""
+    assert (tmp_path / "output" / "sockshop" / "README.md").is_file()
+    before = script("-q", "check", cwd=tmp_path)
+    assert before.returncode == 0 and before.stderr == ""
+
+
+def test_quiet_still_prints_problems(tmp_path: Path) -> None:
+    bad = ROOT / "tests" / "bad_profiles" / "unknown-key-typo" / "profiles"
+    result = script("validate", "--quiet", "--profiles", str(bad))
+    assert result.returncode == 1
+    assert "unknown key `sumary`" in result.stderr
+
+
+def test_events_shows_optional_free_text_and_an_example() -> None:
+    result = CliRunner().invoke(main, ["events", "evaluation.finished"])
+    assert result.exit_code == 0
+    rows = {line.split()[0]: line for line in result.stdout.splitlines() if line.startswith("  {")}
+    message, project, score = rows["{message}"], rows["{project}"], rows["{evaluation.score}"]
+    assert message.split()[1:4] == ["text", "optional", "URL-encoded"]
+    assert project.split()[1:3] == ["name", "always"]
+    assert "as is" in project and '"sockshop"' in project
+    assert score.split()[1:3] == ["number", "optional"]
+    assert "URL-encoded: free text" in result.stdout
+    listing = json.loads(CliRunner().invoke(main, ["events", "evaluation.finished", "--format", "json"]).stdout)
+    fields = {f["name"]: f for f in listing[0]["fields"]}
+    assert set(fields["message"]) == {"name", "kind", "optional", "free_text", "example", "doc"}
+    assert fields["message"]["free_text"] is True and fields["message"]["optional"] is True
+    assert fields["project"]["free_text"] is False and fields["project"]["optional"] is False
+    url_fields = [f for f in fields.values() if f["kind"] in ("text", "url")]
+    assert url_fields and all(f["free_text"] for f in url_fields)
+
+
+def test_events_text_columns_stay_aligned_for_long_names() -> None:
+    result = CliRunner().invoke(main, ["events", "evaluation.finished"])
+    rows = [line for line in result.stdout.splitlines() if line.startswith("  {")]
+    long = next(line for line in rows if line.startswith("  {temporaryData.distributor.subscriptionID}"))
+    assert "}  id " in long  # at least two spaces between the name and its kind
+    kind_columns = {line.index(" " + line.split()[1] + " ") for line in rows if not line.startswith("  {task}")}
+    assert len(kind_columns) == 1
+
+
+@pytest.mark.parametrize("shell, marker", [("bash_source", "complete -o nosort -F _keptn_pagerduty_completion"),
+                                           ("zsh_source", "#compdef keptn-pagerduty"),
+                                           ("fish_source", "complete --no-files --command keptn-pagerduty")])
+def test_shell_completion_script_is_produced(shell: str, marker: str) -> None:
+    result = script(env={**os.environ, "_KEPTN_PAGERDUTY_COMPLETE": shell})
+    assert result.returncode == 0, result.stderr
+    assert marker in result.stdout
+    assert not (ROOT / "output" / ".keptn-pagerduty.lock").exists()
+
+
+def test_shell_completion_completes_commands_and_choices() -> None:
+    env = {**os.environ, "_KEPTN_PAGERDUTY_COMPLETE": "bash_complete", "COMP_WORDS": "keptn-pagerduty va",
+           "COMP_CWORD": "1"}
+    assert "plain,validate" in script(env=env).stdout.splitlines()
+    env.update(COMP_WORDS="keptn-pagerduty init --region ", COMP_CWORD="3")
+    assert script(env=env).stdout.splitlines() == ["plain,us", "plain,eu"]
+
+
+def test_readme_documents_completion() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert "_KEPTN_PAGERDUTY_COMPLETE=bash_source keptn-pagerduty" in readme
+
+
+@pytest.mark.parametrize("argv", [[str(CONSOLE_SCRIPT)], [sys.executable, "-m", "keptn_pagerduty"],
+                                  [sys.executable, str(ROOT / "generate.py")]])
+def test_every_entry_point_has_the_version(argv: list[str], tmp_path: Path) -> None:
+    from keptn_pagerduty import __version__
+    result = subprocess.run([*argv, "--version"], capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert result.returncode == 0
+    assert result.stdout.strip().endswith(f"version {__version__}")

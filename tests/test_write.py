@@ -86,4 +86,21 @@ def test_check_reports_stale_missing_and_extra_without_writing(tmp_path: Path) -
     assert outcome.missing == ["new"]
     assert outcome.extra == ["gone"]
     assert sorted(p.name for p in tmp_path.iterdir()) == before
+    # The manifest records each file's digest, so it is stale too until the files are written again.
+    assert not check(tmp_path, {"a": b"changed", "b": b"2", "gone": b"3"}).current
+    write(tmp_path, {"a": b"changed", "b": b"2", "gone": b"3"})
     assert check(tmp_path, {"a": b"changed", "b": b"2", "gone": b"3"}).current
+
+
+def test_manifest_records_digests_and_inputs(tmp_path: Path) -> None:
+    import json
+
+    from keptn_pagerduty.fingerprint import sha256
+    from keptn_pagerduty.write import verify
+    write(tmp_path, {"a": b"1"}, inputs={"fingerprint": "f", "shared": []})
+    manifest = json.loads((tmp_path / MANIFEST).read_text())
+    assert manifest["inputs"] == {"fingerprint": "f", "shared": []}
+    assert manifest["files"] == {"a": sha256(b"1")}
+    assert verify(tmp_path, manifest["files"]).current
+    (tmp_path / "a").write_bytes(b"2")
+    assert verify(tmp_path, manifest["files"]).stale == ["a"]
