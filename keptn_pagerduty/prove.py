@@ -43,17 +43,16 @@ class SampleBody:
 
 @dataclass
 class Proof:
-    """The outcome for one notification: sample bodies, and how many events were simulated."""
+    """The outcome for one notification: the bodies PagerDuty would receive for its sample events."""
 
     samples: list[SampleBody] = field(default_factory=list)
-    simulated: int = 0
 
 
 @dataclass
 class ProofReport:
     proofs: dict[str, Proof] = field(default_factory=dict)  # by subscription id
-    simulations: int = 0
-    distinct_requests: int = 0
+    simulations: int = 0  # sample events run through the webhook-service simulation
+    distinct_requests: int = 0  # requests proven (each distinct request once)
 
 
 # Sample events are aimed at these names, so one proof serves every notification with the same request:
@@ -123,7 +122,7 @@ def prove(files: list[WebhookFile]) -> ProofReport:
             if proof.failure:
                 problems.append(_problem(n, file, proof.failure))
                 continue
-            report.proofs[n.subscription_id] = Proof(_bodies(proof, config, found, n), len(_samples(n.event)))
+            report.proofs[n.subscription_id] = Proof(_bodies(proof, config, found, n))
     if problems:
         raise UserError(sorted(set(problems)))
     return report
@@ -215,7 +214,8 @@ def _check_one(config, webhook, n: Notification, event: dict, secrets: dict,
             return (f"Keptn's webhook-service would fail this request: {short_error(result.error)}",
                     "check the placeholders of this event's texts; see the troubleshooting table in README.md", None)
         if result.json_body is None:
-            return ("the body Keptn would send is not valid JSON", "report this: the generator escaped text wrongly", None)
+            return ("the body Keptn would send is not valid JSON",
+                    "check templates given with --templates; with the bundled templates this is a bug to report", None)
         url_path = urlsplit(result.url or "").path
         violations = pagerduty.validate_event(url_path, result.json_body)
         if violations:
