@@ -179,7 +179,7 @@ def validate_command(profiles_dir: Path | None, templates_dir: Path | None, fmt:
 def check_command(profiles_dir: Path | None, output_dir: Path | None, templates_dir: Path | None, fmt: str,
                   quiet: bool) -> None:
     """Exit 1 if the output folder is not what the profiles generate (stale, missing or extra files)."""
-    from .generator import find_integration_keys, generate, unchanged
+    from .generator import generate, scan_output, unchanged
     from .write import check
     console = Console.for_stderr(quiet)
     out: Path | None = None
@@ -199,11 +199,7 @@ def check_command(profiles_dir: Path | None, output_dir: Path | None, templates_
     except UserError as exc:
         _fail(exc, fmt, console, CHECK_JSON, output=str(out or ""))
     out = settings.output_dir
-    on_disk = {}
-    for path in sorted(out.rglob("*")) if out.is_dir() else []:
-        if path.is_file() and not path.is_symlink():
-            on_disk[path.relative_to(out).as_posix()] = path.read_bytes()
-    leaks = find_integration_keys(on_disk)
+    leaks = scan_output(out)
     current = outcome.current and not leaks
     if fmt == "json":
         _echo_json({**CHECK_JSON, "status": "ok" if current else "fail", "output": str(out), "stale": outcome.stale,

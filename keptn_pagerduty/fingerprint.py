@@ -47,7 +47,12 @@ def folder_digest(folder: Path | None) -> str:
 
 def relative(path: Path, root: Path) -> str:
     """A path as the manifest records it: relative to the output folder, never a machine path."""
-    return Path(os.path.relpath(path.resolve(), root.resolve())).as_posix()
+    return Path(os.path.relpath(path.resolve(), _resolved(root))).as_posix()
+
+
+@lru_cache(maxsize=16)
+def _resolved(root: Path) -> Path:
+    return root.resolve()
 
 
 def inputs(profiles: list[Path], shared: list[Path], templates: Path | None, default_templates: Path,
@@ -57,6 +62,6 @@ def inputs(profiles: list[Path], shared: list[Path], templates: Path | None, def
     digest.update(folder_digest(default_templates).encode())
     digest.update(folder_digest(templates).encode())
     for kind, paths in (("profile", profiles), ("shared", shared)):
-        for path in sorted(paths, key=lambda p: relative(p, root)):
-            digest.update(f"{kind}\0{relative(path, root)}\0".encode() + sha256(path.read_bytes()).encode())
+        for name, path in sorted((relative(p, root), p) for p in paths):
+            digest.update(f"{kind}\0{name}\0".encode() + sha256(path.read_bytes()).encode())
     return digest.hexdigest()

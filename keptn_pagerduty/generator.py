@@ -168,6 +168,15 @@ _ALNUM_MAP = bytes(0x61 if chr(b).isascii() and chr(b).isalnum() else 0x20 for b
 _RUN = b"a" * 32
 
 
+def scan_output(root: Path) -> list[Problem]:
+    """Key-shaped tokens in any file under `root`, read one file at a time."""
+    problems: list[Problem] = []
+    for path in sorted(root.rglob("*")) if root.is_dir() else []:
+        if path.is_file() and not path.is_symlink():
+            problems.extend(find_integration_keys({path.relative_to(root).as_posix(): path.read_bytes()}))
+    return problems
+
+
 def find_integration_keys(files: dict[str, bytes]) -> list[Problem]:
     """A 32-character alphanumeric token in a generated file is most likely a leaked integration key."""
     problems = []

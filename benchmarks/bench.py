@@ -1,0 +1,642 @@
+#!/usr/bin/env python3
+"""Fleet-scale benchmark: wall time and peak memory of generate, check, regenerate and start-up.
+
+    .venv/bin/python benchmarks/bench.py [--sizes 100,1000,5000] [--json results.json]
+    .venv/bin/python benchmarks/bench.py --sizes 1000 --cprofile     # plus a cProfile of one generate
+    .venv/bin/python benchmarks/bench.py --sizes 100 --importtime    # plus `-X importtime generate.py --help`
+
+For each size a fleet of profiles is written to a temporary folder (see `write_fleet`: one Keptn project per
+profile, 2 stages, 4 events, a shared `_defaults.yaml` they extend) and these steps are measured, each as a
+child process `python generate.py ...` exactly as a user runs it:
+
+  generate   full generate with every proof, into a fresh (empty) output folder
+  check      `check` of the unchanged, just generated tree
+  regen      generate after one profile changed (tree already generated; each run toggles the profile)
+  help       start-up: `generate.py --help`
+
+Peak memory: every run is started by a fresh helper process (this file with `--_measure`) whose only child is
+the measured command, so `getrusage(RUSAGE_CHILDREN).ru_maxrss` of the helper is that command's peak RSS (the
+value is a running maximum over all waited-for children, hence one helper per run). The helper's own start-up
+is outside the timed region.
+
+Each step is repeated (`--repeat`, default: 3 up to 1,000 profiles, 2 for larger fleets) and the best (minimum)
+wall time is reported with the median; peak RSS is the maximum over the runs. Targets are printed as pass/fail.
+Only the standard library is used; nothing outside the temporary folder is written (except `--json`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent  # the checkout measured; --root changes it
+GENERATE_PY = ROOT / "generate.py"
+STEPS = ("generate", "check", "regen", "help")
+
+TEAMS = 25  # distinct `owner`s in the fleet: payload texts repeat across teams, as in a real fleet
+
+DEFAULTS = """\
+# Shared by every profile of the synthetic fleet (`extends: _defaults.yaml`).
+---
+pagerduty:
+  routing_key_secret:
+    name: pagerduty
+    key: routing-key
+  client: Keptn (fleet.example.com)
+
+keptn:
+  bridge_url: https://keptn.fleet.example.com/bridge
+  default_branch: main
+  timeout_seconds: 15
+
+event_defaults:
+  "*":
+    custom_details:
+      platform: "fleet"
+      runbook: "https://wiki.fleet.example.com/runbooks/{service}"
+  test.finished:
+    summary: "Tests {result} for {service} in {stage} ({project}): {message|no message}"
+"""
+
+PROFILE = """\
+# Synthetic fleet profile {index}: one Keptn project, two stages, four events.
+---
+project: {project}
+extends: _defaults.yaml
+
+event_defaults:
+  "*":
+    custom_details:
+      owner: "team-{team:02d}"
+
+routes:
+  - name: delivery
+    stages: [staging, production]
+    events:
+      deployment.finished:
+        summary: "Deployed {{service}} to {{stage}} ({{deployment.deploymentstrategy|unknown}} strategy): {{result|unknown}}"
+        custom_details:
+          deployment_names: "{{deployment.deploymentNames|none}}"
+      evaluation.finished:
+        results:
+          fail: critical
+          warning: warning
+          pass: resolve
+        summary: "Quality gate {{result}} for {{service}} in {{stage}}: score {{evaluation.score|n/a}} of 100{revision}"
+        custom_details:
+          evaluation_start: "{{evaluation.timeStart|n/a}}"
+          evaluation_end: "{{evaluation.timeEnd|n/a}}"
+      test.finished:
+        results:
+          fail: error
+          warning: warning
+          pass: resolve
+{approval}
+"""
+
+APPROVAL_STARTED = """\
+      approval.started:
+        results:
+          none: warning"""
+
+APPROVAL_FINISHED = """\
+      approval.finished:
+        summary: "Approval {result} for {service} in {stage}"
+"""
+
+
+def project_name(index: int) -> str:
+    return f"fleet-{index:05d}"
+
+
+def profile_text(index: int, revision: int = 0) -> str:
+    return PROFILE.format(index=index, project=project_name(index), team=index % TEAMS,
+                          revision=f" (rev {revision})" if revision else "",
+                          approval=APPROVAL_STARTED if index % 2 else APPROVAL_FINISHED.rstrip("\n"))
+
+
+def write_fleet(folder: Path, size: int) -> None:
+    folder.mkdir(parents=True)
+    (folder / "_defaults.yaml").write_text(DEFAULTS, encoding="utf-8")
+    for index in range(size):
+        (folder / f"{project_name(index)}.yaml").write_text(profile_text(index), encoding="utf-8")
+
+
+# ------------------------------------------------------------------------------------------------------------
+# One measured run, in a fresh helper process.
+# ------------------------------------------------------------------------------------------------------------
+
+
+def _measure_main(argv: list[str]) -> None:
+    """Helper mode: run argv once, print {"wall", "peak_rss_kb", "rc", "stderr"} as JSON on stdout."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    start = time.perf_counter()
+    run = subprocess.run(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if before:  # cannot happen in a fresh helper; say so rather than report a wrong peak
+        print(f"warning: helper had children before the run (ru_maxrss {before})", file=sys.stderr)
+    json.dump({"wall": wall, "peak_rss_kb": after.ru_maxrss, "user": after.ru_utime, "sys": after.ru_stime,
+               "loadavg_1m": os.getloadavg()[0], "rc": run.returncode, "stderr": run.stderr.decode(errors="replace")[-2000:]}, sys.stdout)
+
+
+def _helper(mode: str, argv: list[str], timeout: float) -> tuple[int | None, str, str]:
+    """Run this file in a helper mode; on timeout or interruption the helper is asked to stop its child too."""
+    helper = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), mode, str(ROOT), "--", *argv],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = helper.communicate(timeout=timeout)
+    except BaseException as exc:
+        helper.terminate()  # the helper's SIGTERM handler ends the measured command as well
+        try:
+            helper.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            helper.kill()
+        if isinstance(exc, subprocess.TimeoutExpired):
+            return None, "", f"timeout after {timeout} s"
+        raise
+    return helper.returncode, out, err
+
+
+def measure(argv: list[str], timeout: float) -> dict:
+    rc, out, err = _helper("--_measure", argv, timeout)
+    if rc is None:
+        return {"wall": None, "peak_rss_kb": None, "rc": None, "stderr": err}
+    if rc != 0:
+        raise RuntimeError(f"measurement helper failed: {err}")
+    return json.loads(out)
+
+
+def cli(*args: str) -> list[str]:
+    return [sys.executable, str(GENERATE_PY), *args]
+
+
+def generate_argv(profiles: Path, output: Path) -> list[str]:
+    return cli("generate", "--profiles", str(profiles), "--output", str(output), "--quiet")
+
+
+def check_argv(profiles: Path, output: Path) -> list[str]:
+    return cli("check", "--profiles", str(profiles), "--output", str(output))
+
+
+class StepFailed(Exception):
+    pass
+
+
+def run_step(argv: list[str], rc: int, what: str, timeout: float, log) -> dict:
+    """One measured run; a run killed by a signal from outside (rc < 0) is retried once, as it measured nothing."""
+    run = measure(argv, timeout)
+    if run["rc"] is not None and run["rc"] < 0:
+        log(f"{what}: killed by signal {-run['rc']} (not by this benchmark); running it again")
+        run = measure(argv, timeout)
+        run["retried_after_signal"] = True
+    if run["rc"] != rc:
+        raise StepFailed(f"{what}: exit code {run['rc']}, expected {rc}\n{run['stderr']}")
+    return run
+
+
+def summarize(runs: list[dict]) -> dict:
+    if not runs:
+        return {"best_s": None, "median_s": None, "runs_s": [], "peak_rss_mb": None, "cpu_s": [], "loadavg_1m": []}
+    walls = [r["wall"] for r in runs if r["wall"] is not None]
+    rss = [r["peak_rss_kb"] for r in runs if r["peak_rss_kb"] is not None]
+    return {"best_s": min(walls) if walls else None, "median_s": statistics.median(walls) if walls else None,
+            "runs_s": [r["wall"] for r in runs], "peak_rss_mb": max(rss) / 1024 if rss else None,
+            "cpu_s": [round(r.get("user", 0) + r.get("sys", 0), 3) for r in runs],
+            "loadavg_1m": [round(r.get("loadavg_1m", 0), 2) for r in runs]}
+
+
+def bench_size(size: int, repeat: int, workdir: Path, timeout: float, log, result: dict, saved=lambda: None) -> dict:
+    """Every step for one size, into `result`; `saved` is called after each step so that a run cut short keeps
+    what it measured. A step that fails is reported (with the steps that need it) and the rest go on."""
+    try:
+        _bench_size(size, repeat, workdir, timeout, log, result, saved)
+    except StepFailed as exc:
+        result["error"] = str(exc)
+        log(f"[{size}] FAILED: {exc}")
+    for step in STEPS:
+        result.setdefault(step, summarize([]))
+    shutil.rmtree(workdir / f"fleet-{size}", ignore_errors=True)
+    return result
+
+
+def _bench_size(size: int, repeat: int, workdir: Path, timeout: float, log, result: dict, saved) -> None:
+    base = workdir / f"fleet-{size}"
+    profiles = base / "profiles"
+    started = time.perf_counter()
+    write_fleet(profiles, size)
+    log(f"[{size}] wrote {size} profiles in {time.perf_counter() - started:.1f} s")
+
+    # (a) full generate into a fresh output folder (removed before every run, not timed)
+    output = base / "output"
+    runs = []
+    for attempt in range(repeat):
+        shutil.rmtree(output, ignore_errors=True)
+        run = run_step(generate_argv(profiles, output), 0, f"generate {size}", timeout, log)
+        runs.append(run)
+        log(f"[{size}] generate run {attempt + 1}/{repeat}: {run['wall']:.2f} s, {run['peak_rss_kb'] / 1024:.0f} MB")
+    result["generate"] = summarize(runs)
+    saved()
+    files = [p for p in output.rglob("*") if p.is_file()]
+    result["output_files"] = len(files)
+    result["output_bytes"] = sum(p.stat().st_size for p in files)
+
+    # (b) check of the unchanged tree
+    runs = []
+    for attempt in range(repeat):
+        run = run_step(check_argv(profiles, output), 0, f"check {size}", timeout, log)
+        runs.append(run)
+        log(f"[{size}] check run {attempt + 1}/{repeat}: {run['wall']:.2f} s, {run['peak_rss_kb'] / 1024:.0f} MB")
+    result["check"] = summarize(runs)
+    saved()
+
+    # (c) generate after one profile changed: each run toggles the middle profile between two revisions
+    index = size // 2
+    changed = profiles / f"{project_name(index)}.yaml"
+    watched = output / project_name(index) / "branches" / "production" / "webhook" / "webhook.yaml"
+    runs = []
+    for attempt in range(repeat):
+        before = watched.read_bytes()
+        changed.write_text(profile_text(index, revision=attempt % 2 + 1), encoding="utf-8")
+        run = run_step(generate_argv(profiles, output), 0, f"regenerate {size}", timeout, log)
+        if watched.read_bytes() == before:
+            raise StepFailed(f"regenerate {size}: the changed profile's webhook.yaml did not change")
+        runs.append(run)
+        log(f"[{size}] regen run {attempt + 1}/{repeat}: {run['wall']:.2f} s, {run['peak_rss_kb'] / 1024:.0f} MB")
+    result["regen"] = summarize(runs)
+    saved()
+    run_step(check_argv(profiles, output), 0, f"check after regenerate {size}", timeout, log)
+
+    # (d) start-up
+    runs = []
+    for _ in range(max(repeat, 5)):
+        runs.append(run_step(cli("--help"), 0, "--help", timeout, log))
+    result["help"] = summarize(runs)
+    log(f"[{size}] help: best {result['help']['best_s']:.3f} s")
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Targets (issue "Performance at fleet scale")
+# ------------------------------------------------------------------------------------------------------------
+
+
+def _complete(results: dict[int, dict]) -> dict[int, dict]:
+    """Steps not measured (yet) as empty summaries, so that partial results print and judge as n/a."""
+    return {size: {**{step: summarize([]) for step in STEPS}, **r} for size, r in results.items()}
+
+
+def targets(results: dict[int, dict]) -> list[dict]:
+    results = _complete(results)
+    checks = []
+
+    def add(name: str, value: float | None, limit: float, unit: str) -> None:
+        checks.append({"target": name, "value": value, "limit": limit, "unit": unit,
+                       "pass": None if value is None else value <= limit})
+
+    if 1000 in results:
+        r = results[1000]
+        add("1,000 profiles: generate <= 2 s", r["generate"]["best_s"], 2.0, "s")
+        add("1,000 profiles: check <= 1 s", r["check"]["best_s"], 1.0, "s")
+        add("1,000 profiles: regenerate after one change <= 0.5 s", r["regen"]["best_s"], 0.5, "s")
+    if 1000 in results and 5000 in results:
+        g1, g5 = results[1000]["generate"]["best_s"], results[5000]["generate"]["best_s"]
+        add("5,000 generate <= 5.5 x 1,000 generate", g5 / g1 if g1 and g5 else None, 5.5, "x")
+    if 5000 in results:
+        peaks = [results[5000][s]["peak_rss_mb"] for s in STEPS if results[5000][s]["peak_rss_mb"] is not None]
+        peak = max(peaks) if peaks else None
+        add("5,000 profiles: peak memory (any step) <= 400 MB", peak, 400.0, "MB")
+    helps = [r["help"]["best_s"] for r in results.values() if r["help"]["best_s"] is not None]
+    if helps:
+        add("--help start-up <= 0.25 s", min(helps), 0.25, "s")
+    return checks
+
+
+def step_target(size: int, step: str, results: dict[int, dict]) -> tuple[str, bool | None]:
+    """The target that applies to one cell of the table, as (text, pass)."""
+    r = results[size][step]
+    if size == 1000 and step in ("generate", "check", "regen"):
+        limit = {"generate": 2.0, "check": 1.0, "regen": 0.5}[step]
+        return f"<= {limit:g} s", None if r["best_s"] is None else r["best_s"] <= limit
+    if size == 5000 and step == "generate" and 1000 in results:
+        g1 = results[1000]["generate"]["best_s"]
+        if g1 and r["best_s"]:
+            return f"<= 5.5 x 1k ({5.5 * g1:.2f} s)", r["best_s"] <= 5.5 * g1
+    if step == "help":
+        return "<= 0.25 s", None if r["best_s"] is None else r["best_s"] <= 0.25
+    return "", None
+
+
+def mem_target(size: int, step: str, results: dict[int, dict]) -> tuple[str, bool | None]:
+    if size != 5000:
+        return "", None
+    peak = results[size][step]["peak_rss_mb"]
+    return "<= 400 MB", None if peak is None else peak <= 400
+
+
+def print_results(results: dict[int, dict]) -> list[dict]:
+    print(table(results))
+    for size in sorted(results):
+        if results[size].get("error"):
+            print(f"\n{size:,} profiles: {results[size]['error'].strip()}")
+    checks = targets(results)
+    if checks:
+        print("\nTargets:")
+        for c in checks:
+            value = "n/a" if c["value"] is None else f"{c['value']:.3f} {c['unit']}"
+            print(f"  {_verdict(c['pass']) or 'n/a':4}  {c['target']}: {value}")
+    print("\n(best s / median s: wall time; cpu s: user+sys CPU of the best-CPU run; peak MB: max RSS over the runs)")
+    return checks
+
+
+def _verdict(ok: bool | None) -> str:
+    return "" if ok is None else ("PASS" if ok else "FAIL")
+
+
+def table(results: dict[int, dict]) -> str:
+    results = _complete(results)
+    header = ("profiles", "step", "best s", "median s", "runs", "cpu s", "peak MB", "time target", "time",
+              "mem target", "mem")
+    rows = [header]
+    for size in sorted(results):
+        for step in STEPS:
+            r = results[size][step]
+            t_text, t_ok = step_target(size, step, results)
+            m_text, m_ok = mem_target(size, step, results)
+            cpu = min(r.get("cpu_s") or [None], key=lambda v: float("inf") if v is None else v)
+            rows.append((f"{size:,}", step, _fmt(r["best_s"], 3), _fmt(r["median_s"], 3), str(len(r["runs_s"])),
+                         _fmt(cpu, 3), _fmt(r["peak_rss_mb"], 0), t_text, _verdict(t_ok), m_text, _verdict(m_ok)))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = ["  ".join(cell.rjust(w) if i in (0, 2, 3, 4, 5, 6) else cell.ljust(w) for i, (cell, w) in
+                       enumerate(zip(row, widths))).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _fmt(value: float | None, digits: int) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def environment() -> dict:
+    def git(*args: str) -> str:
+        try:  # read-only; GIT_OPTIONAL_LOCKS=0 keeps `git status` from refreshing the index
+            return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=30,
+                                  env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"}).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+    try:
+        import yaml  # noqa: PLC0415 - only to report whether the C loader exists
+        libyaml = bool(getattr(yaml, "__with_libyaml__", False))
+    except ImportError:
+        libyaml = None
+    commit = git("rev-parse", "HEAD") if (ROOT / ".git").exists() else ""
+    if not commit and (ROOT / "COMMIT").is_file():  # an export made with `git archive`, commit noted beside it
+        commit = (ROOT / "COMMIT").read_text().strip()
+    return {"root": str(ROOT), "python": platform.python_version(), "executable": sys.executable, "platform": platform.platform(),
+            "cpus": os.cpu_count(), "pyyaml_libyaml": libyaml, "git_commit": commit,
+            "git_dirty_files": [line for line in git("status", "--porcelain").splitlines() if line]
+            if (ROOT / ".git").exists() else [],
+            "date": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Diagnosis helpers
+# ------------------------------------------------------------------------------------------------------------
+
+
+# Functions timed by --phases (inclusive wall time, summed over calls). They are looked up by name; a name the
+# package no longer has is skipped, so the list may lag behind refactorings without breaking anything.
+PHASES = ("keptn_pagerduty.generator:generate", "keptn_pagerduty.profiles:load_profiles",
+          "keptn_pagerduty.profiles:validate", "keptn_pagerduty.model:build", "keptn_pagerduty.render:environment",
+          "keptn_pagerduty.render:webhooks", "keptn_pagerduty.render:webhook_files", "keptn_pagerduty.prove:prove",
+          "keptn_pagerduty.keptn.webhook_service:decode", "keptn_pagerduty.keptn.webhook_service:simulate",
+          "keptn_pagerduty.pagerduty:validate_event", "keptn_pagerduty.render:project_files",
+          "keptn_pagerduty.generator:find_integration_keys", "keptn_pagerduty.write:write",
+          "keptn_pagerduty.write:_atomic_write", "keptn_pagerduty.write:check")
+_PHASES_MARK = "@@phases@@ "
+
+
+def _phases_main(argv: list[str]) -> None:
+    """Helper mode: run the CLI in this process with the functions of PHASES wrapped in timers."""
+    import importlib  # noqa: PLC0415
+
+    started = time.perf_counter()
+    sys.path.insert(0, str(ROOT))
+    os.chdir(ROOT)
+    from keptn_pagerduty import cli as kp_cli  # noqa: PLC0415
+    timings: dict[str, list[float]] = {"start-up + import keptn_pagerduty.cli": [time.perf_counter() - started]}
+    cpu_timings: dict[str, list[float]] = {"start-up + import keptn_pagerduty.cli": [time.process_time()]}
+    facts: dict[str, object] = {}
+    for spec in PHASES:
+        module_name, name = spec.split(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        original = getattr(module, name, None)
+        if not callable(original):
+            continue
+
+        def timed(*args, _original=original, _spec=spec, **kwargs):
+            begin, begin_cpu = time.perf_counter(), time.process_time()
+            try:
+                result = _original(*args, **kwargs)
+            finally:
+                timings.setdefault(_spec, []).append(time.perf_counter() - begin)
+                cpu_timings.setdefault(_spec, []).append(time.process_time() - begin_cpu)
+            for attribute in ("simulations", "distinct_requests"):
+                if _spec.endswith("prove:prove") and hasattr(result, attribute):
+                    facts[attribute] = getattr(result, attribute)
+            return result
+
+        setattr(module, name, timed)
+    code = 0
+    try:
+        kp_cli.main(argv, prog_name="generate.py", standalone_mode=False)
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    total = time.perf_counter() - started
+    print(_PHASES_MARK + json.dumps({"total": total, "total_cpu": time.process_time(), "rc": code, "facts": facts,
+                                     "phases": {k: {"seconds": sum(v), "cpu_seconds": sum(cpu_timings[k]),
+                                                    "calls": len(v)} for k, v in timings.items()}}))
+
+
+def phases(size: int, workdir: Path, timeout: float, log) -> dict:
+    base = workdir / f"phases-{size}"
+    profiles, output = base / "profiles", base / "output"
+    write_fleet(profiles, size)
+    found = {}
+    for label, argv in (("generate (fresh output)", ["generate", "--profiles", str(profiles), "--output",
+                                                     str(output), "--quiet"]),
+                        ("check (unchanged tree)", ["check", "--profiles", str(profiles), "--output", str(output)])):
+        rc, out, err = _helper("--_phases", argv, timeout)
+        line = next((x for x in out.splitlines() if x.startswith(_PHASES_MARK)), None)
+        if rc != 0 or line is None:
+            raise SystemExit(f"--phases {label} failed:\n{err}")
+        data = json.loads(line[len(_PHASES_MARK):])
+        found[label] = data
+        print(f"\n--- phases of {label}, {size} profiles: {data['total']:.2f} s wall, {data['total_cpu']:.2f} s CPU "
+              f"in-process, exit {data['rc']}"
+              f"{', ' + ', '.join(f'{k} {v}' for k, v in data['facts'].items()) if data['facts'] else ''} ---")
+        print(f"{'wall s':>9} {'cpu s':>9} {'cpu share':>9} {'calls':>7}  function (inclusive; nested phases overlap)")
+        for name, value in sorted(data["phases"].items(), key=lambda kv: -kv[1]["cpu_seconds"]):
+            print(f"{value['seconds']:9.3f} {value['cpu_seconds']:9.3f} "
+                  f"{100 * value['cpu_seconds'] / data['total_cpu']:8.1f}% {value['calls']:7d}  {name}")
+    shutil.rmtree(base, ignore_errors=True)
+    log(f"phases measured for {size} profiles")
+    return found
+
+
+def cprofile(size: int, workdir: Path, top: int, log) -> None:
+    import pstats  # noqa: PLC0415
+
+    base = workdir / f"cprofile-{size}"
+    write_fleet(base / "profiles", size)
+    stats_file = base / "generate.prof"
+    argv = [sys.executable, "-m", "cProfile", "-o", str(stats_file), str(GENERATE_PY), "generate",
+            "--profiles", str(base / "profiles"), "--output", str(base / "output"), "--quiet"]
+    started = time.perf_counter()
+    subprocess.run(argv, cwd=ROOT, check=True)
+    log(f"cProfile of generate ({size} profiles): {time.perf_counter() - started:.2f} s under the profiler")
+    for order in ("cumulative", "tottime"):
+        print(f"\n--- top {top} by {order} ---")
+        pstats.Stats(str(stats_file)).strip_dirs().sort_stats(order).print_stats(top)
+    kept = Path(tempfile.gettempdir()) / f"keptn-pagerduty-generate-{size}.prof"
+    shutil.copy(stats_file, kept)
+    log(f"profile kept at {kept} (python -m pstats {kept})")
+
+
+def importtime(top: int) -> None:
+    run = subprocess.run([sys.executable, "-X", "importtime", str(GENERATE_PY), "--help"], cwd=ROOT,
+                         capture_output=True, text=True, check=True)
+    rows = []
+    for line in run.stderr.splitlines():
+        if not line.startswith("import time:") or "|" not in line or "self [us]" in line:
+            continue
+        self_us, cumulative_us, name = line[len("import time:"):].split("|", 2)
+        rows.append((int(cumulative_us), int(self_us), name.rstrip()))
+    print(f"\n--- -X importtime generate.py --help: top {top} by cumulative ---")
+    print(f"{'cumulative ms':>14} {'self ms':>8}  module")
+    for cumulative, own, name in sorted(rows, reverse=True)[:top]:
+        print(f"{cumulative / 1000:14.1f} {own / 1000:8.1f}  {name}")
+
+
+# ------------------------------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    global ROOT, GENERATE_PY
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that temporary folders and children go too
+    if argv[:1] in (["--_measure"], ["--_phases"]):
+        ROOT = Path(argv[1])
+        (_measure_main if argv[0] == "--_measure" else _phases_main)(argv[3:])
+        return
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="100,1000,5000", help="fleet sizes, comma separated (default %(default)s)")
+    parser.add_argument("--repeat", default=None,
+                        help="runs per step: one number, or one per size (e.g. 3,3,1); default 3 up to 1,000 "
+                             "profiles, 2 above")
+    parser.add_argument("--json", dest="json_path", type=Path, help="write the numbers to this JSON file")
+    parser.add_argument("--tmpdir", type=Path, default=None, help="where fleets are written (default: system temp)")
+    parser.add_argument("--timeout", type=float, default=1800, help="seconds per measured run (default %(default)s)")
+    parser.add_argument("--cprofile", action="store_true",
+                        help="also run cProfile on one generate of the 1,000 fleet (or the largest size below it)")
+    parser.add_argument("--importtime", action="store_true", help="also show `-X importtime generate.py --help`")
+    parser.add_argument("--phases", action="store_true",
+                        help="also time the main functions of one generate and one check of the 1,000 fleet "
+                             "(or the largest size below it), in-process, without profiler overhead")
+    parser.add_argument("--report", type=Path, metavar="JSON", nargs="+",
+                        help="print the table and targets of earlier --json files (merged by size; later files "
+                             "win), measure nothing")
+    parser.add_argument("--top", type=int, default=30, help="rows of profiler output (default %(default)s)")
+    parser.add_argument("--bytecode", choices=("cached", "env"), default="cached",
+                        help="cached (default): measured runs use a warm bytecode cache under the temporary folder "
+                             "(PYTHONPYCACHEPREFIX), as an installed tool would; env: inherit the environment as is "
+                             "(with PYTHONDONTWRITEBYTECODE=1 every run compiles the package first)")
+    parser.add_argument("--root", type=Path, default=ROOT,
+                        help="the checkout to measure (default: this one); e.g. an export of another commit: "
+                             "mkdir /tmp/base && git archive HEAD | tar -x -C /tmp/base")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    args = parser.parse_args(argv)
+    ROOT = args.root.resolve()
+    GENERATE_PY = ROOT / "generate.py"
+    if not GENERATE_PY.is_file():
+        parser.error(f"no generate.py in {ROOT}")
+    sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
+    repeats = [int(r) for r in args.repeat.split(",")] if args.repeat else [3 if s <= 1000 else 2 for s in sizes]
+    if len(repeats) == 1:
+        repeats *= len(sizes)
+    if len(repeats) != len(sizes) or min(repeats) < 0:
+        parser.error("--repeat takes one number, or one per size (0: measure no steps, e.g. with --phases)")
+
+    def log(message: str) -> None:
+        if not args.quiet:
+            print(message, file=sys.stderr, flush=True)
+
+    if args.report:
+        merged: dict[int, dict] = {}
+        for path in args.report:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            merged.update({int(k): v for k, v in data["results"].items()})
+        print_results(merged)
+        return
+
+    def save(extra: dict | None = None) -> None:
+        if args.json_path:
+            args.json_path.write_text(json.dumps({"environment": env, "results": {str(k): v for k, v in results.items()},
+                                                  "targets": targets(results), **(extra or {})}, indent=2) + "\n",
+                                      encoding="utf-8")
+    env = environment()
+    env["bytecode"] = args.bytecode
+    env["PYTHONDONTWRITEBYTECODE"] = os.environ.get("PYTHONDONTWRITEBYTECODE")
+    log(f"python {env['python']} on {env['cpus']} CPU(s), libyaml={env['pyyaml_libyaml']}, "
+        f"commit {env['git_commit'][:12]}{' (dirty tree)' if env['git_dirty_files'] else ''}, bytecode={args.bytecode}")
+
+    results: dict[int, dict] = {}
+    with tempfile.TemporaryDirectory(prefix="keptn-pagerduty-bench-", dir=args.tmpdir) as tmp:
+        workdir = Path(tmp)
+        if args.bytecode == "cached":
+            # A bytecode cache outside the source tree, warmed before anything is measured: every child inherits it.
+            os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+            os.environ["PYTHONPYCACHEPREFIX"] = str(workdir / "pycache")
+        warm = workdir / "warm-up"
+        write_fleet(warm / "profiles", 2)
+        subprocess.run(cli("--help"), cwd=ROOT, stdout=subprocess.DEVNULL, check=True)
+        subprocess.run(generate_argv(warm / "profiles", warm / "output"), cwd=ROOT, check=True)
+        subprocess.run(check_argv(warm / "profiles", warm / "output"), cwd=ROOT, check=True,
+                       stderr=subprocess.DEVNULL)
+        shutil.rmtree(warm)
+        for size, repeat in zip(sizes, repeats):
+            if repeat:
+                results[size] = {"profiles": size}
+                bench_size(size, repeat, workdir, args.timeout, log, results[size], save)
+                save()
+        if results:
+            print_results(results)
+        extra: dict = {}
+        below = [s for s in sizes if s <= 1000] or [min(sizes)]
+        if args.phases:
+            extra["phases"] = {str(max(below)): phases(max(below), workdir, args.timeout, log)}
+        save(extra)
+        if args.json_path:
+            log(f"wrote {args.json_path}")
+        if args.cprofile:
+            cprofile(max(below), workdir, args.top, log)
+        if args.importtime:
+            importtime(args.top)
+
+
+if __name__ == "__main__":
+    main()
