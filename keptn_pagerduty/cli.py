@@ -114,7 +114,7 @@ def generate_command(profiles_dir: Path | None = None, output_dir: Path | None =
             _report_unchanged(fast.unchanged, out, fmt, console)
             return
         with console.progress("checking profiles and proving webhooks") as progress:
-            result = generate(settings.profiles_dir, settings.templates_dir)
+            result = generate(settings.profiles_dir, settings.templates_dir, progress=progress.update)
             progress.step("writing files")
             outcome = write(out, result.files, prune=prune, inputs=result.inputs(out))
     except UserError as exc:
@@ -158,8 +158,8 @@ def validate_command(profiles_dir: Path | None, templates_dir: Path | None, fmt:
     console = Console.for_stderr(quiet)
     try:
         settings = _settings(profiles_dir, None, templates_dir, need=("profiles", "templates"))
-        with console.progress("checking profiles and proving webhooks"):
-            result = generate(settings.profiles_dir, settings.templates_dir)
+        with console.progress("checking profiles and proving webhooks") as progress:
+            result = generate(settings.profiles_dir, settings.templates_dir, progress=progress.update)
     except UserError as exc:
         _fail(exc, fmt, console, VALIDATE_JSON)
     if fmt == "json":
@@ -192,7 +192,7 @@ def check_command(profiles_dir: Path | None, output_dir: Path | None, templates_
             outcome, count = fast, len(fast.stale) + len(fast.missing) + len(fast.unchanged)
         else:
             with console.progress("checking profiles and proving webhooks") as progress:
-                result = generate(settings.profiles_dir, settings.templates_dir)
+                result = generate(settings.profiles_dir, settings.templates_dir, progress=progress.update)
                 progress.step(f"comparing with {out}")
                 outcome = check(out, result.files, result.inputs(out))
                 count = len(result.files)

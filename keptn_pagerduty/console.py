@@ -36,6 +36,7 @@ VERB_COLORS = {
 LEVEL_COLORS = {"error": "red", "warning": "yellow"}
 PROGRESS_AFTER = 1.0  # seconds: a run that ends sooner never shows a progress line
 PROGRESS_FRAMES = "|/-\\"
+BAR_WIDTH = 24
 
 
 def is_terminal(stream: IO[str] | None) -> bool:
@@ -120,12 +121,18 @@ class Progress:
         self.enabled = enabled
         self.after = PROGRESS_AFTER if after is None else after
         self.drawn = False
+        self.done = self.total = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._start = 0.0
 
     def step(self, label: str) -> None:
         self.label = label
+        self.done = self.total = 0
+
+    def update(self, done: int, total: int) -> None:
+        """Projects done so far: turns the spinner into a bar."""
+        self.done, self.total = done, total
 
     def __enter__(self) -> Progress:
         if self.enabled:
@@ -148,7 +155,13 @@ class Progress:
         frame = 0
         while not self._stop.is_set():
             elapsed = time.monotonic() - self._start
-            self.stream.write(f"\r\x1b[K{PROGRESS_FRAMES[frame % len(PROGRESS_FRAMES)]} {self.label} ({elapsed:.1f}s)")
+            if self.total:
+                filled = BAR_WIDTH * self.done // self.total
+                bar = "#" * filled + "-" * (BAR_WIDTH - filled)
+                line = f"[{bar}] {self.done}/{self.total} projects: {self.label} ({elapsed:.1f}s)"
+            else:
+                line = f"{PROGRESS_FRAMES[frame % len(PROGRESS_FRAMES)]} {self.label} ({elapsed:.1f}s)"
+            self.stream.write(f"\r\x1b[K{line}")
             self.stream.flush()
             self.drawn = True
             frame += 1

@@ -12,6 +12,7 @@ import multiprocessing
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable
 
 from . import fingerprint, model, profiles, prove, render, write
 from .events import load_catalogue
@@ -62,7 +63,11 @@ def unchanged(profiles_dir: Path, output_dir: Path, templates: Path | None = Non
     return outcome
 
 
-def generate(profiles_dir: Path, templates: Path | None = None, jobs: int | None = None) -> Generation:
+Progress = Callable[[int, int], None]  # (projects done, projects in all)
+
+
+def generate(profiles_dir: Path, templates: Path | None = None, jobs: int | None = None,
+             progress: Progress | None = None) -> Generation:
     """Load, build, render and prove everything; the files are returned, not written.
 
     Projects are independent once the model is built, so large fleets are rendered and proven by `jobs`
@@ -75,7 +80,17 @@ def generate(profiles_dir: Path, templates: Path | None = None, jobs: int | None
         loaded = profiles.load_profiles(profiles_dir)
         projects = model.build(loaded)
         jobs = _jobs(projects, jobs)
-        parts = _parallel(projects, templates, jobs) if jobs > 1 else [_render_and_prove(projects, templates)]
+        if jobs > 1:
+            parts = _parallel(projects, templates, jobs, progress)
+        else:
+            done = [0]
+
+            def tick() -> None:
+                done[0] += 1
+                if progress is not None:
+                    progress(done[0], len(projects))
+
+            parts = [_render_and_prove(projects, templates, tick)]
     finally:
         if collecting:
             gc.enable()
@@ -100,31 +115,29 @@ def generate(profiles_dir: Path, templates: Path | None = None, jobs: int | None
 Part = tuple[dict[str, bytes], list[Problem], prove.ProofReport]
 
 
-def _render_and_prove(projects: list[Project], templates: Path | None) -> Part:
+def _render_and_prove(projects: list[Project], templates: Path | None, tick: Callable[[], None]) -> Part:
     env = render.environment(templates)
     problems: list[Problem] = []
-    per_project: list[tuple[Project, list[render.WebhookFile]]] = []
+    prover = prove.Prover()
+    output: dict[str, bytes] = {}
     for project in projects:
         try:
-            hooks = render.webhooks(project)
+            files = render.webhook_files(project, render.webhooks(project), env)
+            prover.prove(files)
         except UserError as exc:
             problems.extend(exc.problems)
+            tick()
             continue
-        per_project.append((project, render.webhook_files(project, hooks, env)))
-    if problems:
-        return {}, problems, prove.ProofReport()
-    try:
-        report = prove.prove([f for _, files in per_project for f in files])
-    except UserError as exc:
-        return {}, exc.problems, prove.ProofReport()
-    output: dict[str, bytes] = {}
-    for project, files in per_project:
-        for file in files:
-            output[file.output_path] = file.text.encode()
-        for name, text in render.project_files(project, files, report, env).items():
-            output[f"{project.name}/{name}"] = text.encode()
+        if not problems:
+            for file in files:
+                output[file.output_path] = file.text.encode()
+            for name, text in render.project_files(project, files, prover.report, env).items():
+                output[f"{project.name}/{name}"] = text.encode()
+        tick()
+    report = prover.report
     # The sample bodies now live in the scripts; only the counts travel back.
-    return output, [], prove.ProofReport(simulations=report.simulations, distinct_requests=report.distinct_requests)
+    return ({} if problems else output), problems, prove.ProofReport(simulations=report.simulations,
+                                                                     distinct_requests=report.distinct_requests)
 
 
 def _jobs(projects: list[Project], jobs: int | None) -> int:
@@ -136,24 +149,36 @@ def _jobs(projects: list[Project], jobs: int | None) -> int:
     return min(os.cpu_count() or 1, len(projects), 4)
 
 
-_WORK: tuple[list[Project], Path | None, int] | None = None
+_WORK: tuple[list[Project], Path | None, int, Any] | None = None
 
 
-def _parallel(projects: list[Project], templates: Path | None, jobs: int) -> list[Part]:
+def _parallel(projects: list[Project], templates: Path | None, jobs: int, progress: Progress | None) -> list[Part]:
     """Fork `jobs` workers that inherit the model (nothing is pickled on the way in)."""
     global _WORK
-    _WORK = (projects, templates, jobs)
+    context = multiprocessing.get_context("fork")
+    counter = context.Value("i", 0)
+    _WORK = (projects, templates, jobs, counter)
     try:
-        with multiprocessing.get_context("fork").Pool(jobs) as pool:
-            return pool.map(_work, range(jobs))
+        with context.Pool(jobs) as pool:
+            pending = pool.map_async(_work, range(jobs))
+            while not pending.ready():
+                pending.wait(0.1)
+                if progress is not None:
+                    progress(counter.value, len(projects))
+            return pending.get()
     finally:
         _WORK = None
 
 
 def _work(index: int) -> Part:
     assert _WORK is not None
-    projects, templates, jobs = _WORK
-    return _render_and_prove(projects[index::jobs], templates)
+    projects, templates, jobs, counter = _WORK
+
+    def tick() -> None:
+        with counter.get_lock():
+            counter.value += 1
+
+    return _render_and_prove(projects[index::jobs], templates, tick)
 
 
 def subscriptions(projects: list[Project]) -> dict[str, dict]:

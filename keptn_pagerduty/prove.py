@@ -88,44 +88,56 @@ class _ShapeProof:
     exact_only: bool = False  # substitution failed its check: simulate every notification's samples
 
 
+class Prover:
+    """Proves webhook files project by project, remembering every request it has proven already."""
+
+    def __init__(self) -> None:
+        self.report = ProofReport()
+        self._shapes: dict[tuple, _ShapeProof] = {}
+        self._done: set[str] = set()
+
+    def prove(self, files: list[WebhookFile]) -> None:
+        """Raise `UserError` with one located problem per failing webhook; record sample bodies otherwise."""
+        problems: list[Problem] = []
+        for file in files:
+            try:
+                config = webhook_service.decode(file.text)
+            except webhook_service.DecodeError as exc:
+                problems.append(Problem(file.output_path, 1, 1, "", f"Keptn would not load this file: {exc}",
+                                        "a template in templates/ produces an invalid webhook.yaml; fix the template"))
+                continue
+            for hook in file.webhooks:
+                problems.extend(self._prove_webhook(file, config, hook.notification))
+        if problems:
+            raise UserError(sorted(set(problems)))
+
+    def _prove_webhook(self, file: WebhookFile, config, n: Notification) -> list[Problem]:
+        found = webhook_service.find_webhook(config, n.subscription_id)
+        if found is None:
+            return [Problem(file.output_path, 1, 1, "", f"no webhook with subscriptionID {n.subscription_id}",
+                            "a template in templates/ drops webhooks; fix the template")]
+        if n.subscription_id in self._done:
+            return []
+        self._done.add(n.subscription_id)
+        shape = (config.api_version, found.requests, tuple(e[0] for e in found.env_from), found.send_started,
+                 found.send_finished, n.event.type, n.settings.get("kind"),
+                 json.dumps(n.settings.get("results"), sort_keys=True))
+        proof = self._shapes.get(shape)
+        if proof is None:
+            proof = self._shapes[shape] = _prove_shape(config, found, n)
+            self.report.distinct_requests += 1
+            self.report.simulations += len(_samples(n.event))
+        if proof.failure:
+            return [_problem(n, file, proof.failure)]
+        self.report.proofs[n.subscription_id] = Proof(_bodies(proof, config, found, n))
+        return []
+
+
 def prove(files: list[WebhookFile]) -> ProofReport:
-    """Raise `UserError` with one located problem per failing webhook; return sample bodies otherwise."""
-    report = ProofReport()
-    problems: list[Problem] = []
-    shapes: dict[tuple, _ShapeProof] = {}
-    done: set[str] = set()
-    for file in files:
-        try:
-            config = webhook_service.decode(file.text)
-        except webhook_service.DecodeError as exc:
-            problems.append(Problem(file.output_path, 1, 1, "", f"Keptn would not load this file: {exc}",
-                                    "a template in templates/ produces an invalid webhook.yaml; fix the template"))
-            continue
-        for hook in file.webhooks:
-            n = hook.notification
-            found = webhook_service.find_webhook(config, n.subscription_id)
-            if found is None:
-                problems.append(Problem(file.output_path, 1, 1, "", f"no webhook with subscriptionID {n.subscription_id}",
-                                        "a template in templates/ drops webhooks; fix the template"))
-                continue
-            if n.subscription_id in done:
-                continue
-            done.add(n.subscription_id)
-            shape = (config.api_version, found.requests, tuple(e[0] for e in found.env_from), found.send_started,
-                     found.send_finished, n.event.type, n.settings.get("kind"),
-                     json.dumps(n.settings.get("results"), sort_keys=True))
-            proof = shapes.get(shape)
-            if proof is None:
-                proof = shapes[shape] = _prove_shape(config, found, n)
-                report.distinct_requests += 1
-                report.simulations += len(_samples(n.event))
-            if proof.failure:
-                problems.append(_problem(n, file, proof.failure))
-                continue
-            report.proofs[n.subscription_id] = Proof(_bodies(proof, config, found, n))
-    if problems:
-        raise UserError(sorted(set(problems)))
-    return report
+    """Prove all `files` at once (see `Prover`)."""
+    prover = Prover()
+    prover.prove(files)
+    return prover.report
 
 
 def _prove_shape(config, webhook, n: Notification) -> _ShapeProof:

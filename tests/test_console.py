@@ -127,3 +127,26 @@ def test_problem_text_without_colour_is_the_plain_text() -> None:
     assert console.Console(color=False).problem_text(problem) == problem.as_text()
     coloured = console.Console(color=True).problem_text(problem)
     assert ESC in coloured and "profiles/a.yaml:3:5" in coloured and "hint: fix it" in coloured
+
+
+def test_progress_becomes_a_bar_once_projects_are_counted() -> None:
+    stream = FakeTerminal()
+    with console.Progress(stream, "proving", after=0.01) as progress:
+        progress.update(1, 4)
+        time.sleep(0.2)
+        progress.update(4, 4)
+        time.sleep(0.2)
+    text = stream.getvalue()
+    assert "[######------------------] 1/4 projects: proving (" in text
+    assert "[########################] 4/4 projects: proving (" in text
+
+
+def test_generate_reports_each_project_to_the_progress_callback(tmp_path: Path) -> None:
+    from keptn_pagerduty.generator import generate
+    for jobs in (1, 2):
+        seen: list[tuple[int, int]] = []
+        generate(ROOT / "profiles", jobs=jobs, progress=lambda done, total: seen.append((done, total)))
+        if jobs == 1:
+            assert seen == [(1, 3), (2, 3), (3, 3)]
+        else:
+            assert all(total == 3 and 0 <= done <= 3 for done, total in seen)
