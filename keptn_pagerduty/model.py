@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from .events import EventType, UnknownEventType, load_catalogue
@@ -98,7 +99,7 @@ def build(profiles: list[Profile]) -> list[Project]:
     problems: list[Problem] = []
     projects: dict[str, Project] = {}
     for profile in profiles:
-        problems.extend(_check_secret(profile))
+        problems.extend(_check_key_shaped_text(profile))
         name = profile.data["project"]
         keptn = profile.data.get("keptn", {})
         project = projects.get(name)
@@ -121,7 +122,7 @@ def build(profiles: list[Profile]) -> list[Project]:
     return [projects[name] for name in sorted(projects)]
 
 
-def _check_secret(profile: Profile) -> list[Problem]:
+def _check_key_shaped_text(profile: Profile) -> list[Problem]:
     """A profile names the secret; a value shaped like the key itself must never reach a generated file."""
     problems = []
     for path, text in _strings(profile.data, ()):
@@ -136,7 +137,7 @@ def _check_secret(profile: Profile) -> list[Problem]:
     return problems
 
 
-def _strings(value: object, path: tuple):
+def _strings(value: object, path: tuple) -> Iterator[tuple[tuple, str]]:
     if isinstance(value, str):
         yield path, value
     elif isinstance(value, dict):

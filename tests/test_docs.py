@@ -56,13 +56,17 @@ def test_reference_module_prints_and_checks(tmp_path: Path) -> None:
     assert reference.main(["--check", str(DOCS / "profile-reference.md")]) == 0
 
 
-def test_readme_keeps_the_quick_start_commands_and_the_performance_placeholder() -> None:
+def test_readme_keeps_the_quick_start_commands_and_the_performance_section() -> None:
     quick = fenced_after(README, "## Quick start")
     assert quick == (
         "python3 -m venv .venv && .venv/bin/pip install -q -e . && .venv/bin/python generate.py\n"
         "python3 -m venv .venv && .venv/bin/pip install -q -e '.[test]' && .venv/bin/python -m pytest")
     assert README.index("## Quick start") < README.index("## A 60-second tour")
-    assert "## Performance\n\nMeasured numbers: see benchmarks/README.md." in README
+    performance = README[README.index("## Performance"):]
+    assert ".venv/bin/python benchmarks/bench.py --sizes 100,1000,5000" in performance
+    assert (ROOT / "benchmarks" / "bench.py").is_file()
+    # CI runs exactly the README's test command.
+    assert quick.splitlines()[1] in (ROOT / ".ci" / "run").read_text()
     assert "## Already have webhooks? Lint them." in README
 
 
