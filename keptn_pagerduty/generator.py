@@ -178,7 +178,24 @@ def _work(index: int) -> Part:
         with counter.get_lock():
             counter.value += 1
 
-    return _render_and_prove(projects[index::jobs], templates, tick)
+    return _render_and_prove(_share(projects, jobs)[index], templates, tick)
+
+
+def _share(projects: list[Project], jobs: int) -> list[list[Project]]:
+    """Split projects evenly between workers, keeping projects with the same settings together.
+
+    A worker proves each distinct request once; projects whose notifications have the same settings make
+    the same requests, so keeping them together keeps any request from being proven by two workers.
+    """
+    groups: dict[str, list[Project]] = {}
+    for project in projects:
+        key = json.dumps(sorted(json.dumps([n.event.type, n.settings, n.keptn, n.pagerduty], sort_keys=True)
+                                for n in project.notifications))
+        groups.setdefault(key, []).append(project)
+    # Groups stay contiguous and the shares equal: at most jobs - 1 groups are split between two workers.
+    ordered = [project for key in sorted(groups) for project in groups[key]]
+    size = -(-len(ordered) // jobs)
+    return [ordered[i * size:(i + 1) * size] for i in range(jobs)]
 
 
 def subscriptions(projects: list[Project]) -> dict[str, dict]:
