@@ -114,7 +114,7 @@ def generate_command(profiles_dir: Path | None = None, output_dir: Path | None =
             _report_unchanged(fast.unchanged, out, fmt, console)
             return
         with console.progress("checking profiles and proving webhooks") as progress:
-            result = generate(settings.profiles_dir, settings.templates_dir, progress=progress.update)
+            result = generate(settings.profiles_dir, settings.templates_dir, progress=progress.update, reuse=out)
             progress.step("writing files")
             outcome = write(out, result.files, prune=prune, inputs=result.inputs(out))
     except UserError as exc:

@@ -55,12 +55,17 @@ def _resolved(root: Path) -> Path:
     return root.resolve()
 
 
-def inputs(profiles: list[Path], shared: list[Path], templates: Path | None, default_templates: Path,
-           root: Path) -> str:
-    """One digest of every input: profiles found, files they extend, templates, and the generator."""
+def base(templates: Path | None, default_templates: Path) -> str:
+    """What every file depends on: the generator and the templates (computed once per run)."""
     digest = hashlib.sha256(generator_digest().encode())
     digest.update(folder_digest(default_templates).encode())
     digest.update(folder_digest(templates).encode())
+    return digest.hexdigest()
+
+
+def inputs(profiles: list[Path], shared: list[Path], base_digest: str, root: Path) -> str:
+    """One digest of every input: profiles found, files they extend, and `base`."""
+    digest = hashlib.sha256(base_digest.encode())
     for kind, paths in (("profile", profiles), ("shared", shared)):
         for name, path in sorted((relative(p, root), p) for p in paths):
             digest.update(f"{kind}\0{name}\0".encode() + sha256(path.read_bytes()).encode())

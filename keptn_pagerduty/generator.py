@@ -36,9 +36,45 @@ class Generation:
 
     def inputs(self, root: Path) -> dict[str, object]:
         """The manifest's record of what this run read, relative to the output folder `root`."""
-        return {"fingerprint": fingerprint.inputs(self.profile_files, self.shared_files, self.templates,
-                                                  render.default_templates(), root),
-                "shared": sorted(fingerprint.relative(p, root) for p in self.shared_files)}
+        base = fingerprint.base(self.templates, render.default_templates())
+        return {"fingerprint": fingerprint.inputs(self.profile_files, self.shared_files, base, root),
+                "shared": sorted(fingerprint.relative(p, root) for p in self.shared_files),
+                "projects": {p.name: project_fingerprint(p, base, root) for p in self.projects}}
+
+
+def project_fingerprint(project: Project, base: str, root: Path) -> str:
+    """Everything one project's files depend on: its profiles, the files they extend, and `base`."""
+    own = sorted({p.inputs[0] for p in project.profiles})
+    shared = sorted({path for p in project.profiles for path in p.inputs[1:]} - set(own))
+    return fingerprint.inputs(own, shared, base, root)
+
+
+def _reusable(projects: list[Project], templates: Path | None, root: Path) -> dict[str, dict[str, bytes]]:
+    """Files of projects whose inputs are as the last run into `root` recorded, and intact on disk."""
+    manifest = write.read_manifest_data(root)
+    recorded = (manifest.get("inputs") or {}).get("projects") if isinstance(manifest.get("inputs"), dict) else None
+    digests = manifest.get("files")
+    if not isinstance(recorded, dict) or not isinstance(digests, dict):
+        return {}
+    base = fingerprint.base(templates, render.default_templates())
+    by_project: dict[str, list[str]] = {}
+    for name in digests:
+        by_project.setdefault(name.split("/", 1)[0], []).append(name)
+    reused: dict[str, dict[str, bytes]] = {}
+    for project in projects:
+        names = by_project.get(project.name)
+        if not names or recorded.get(project.name) != project_fingerprint(project, base, root):
+            continue
+        files = {}
+        for name in names:
+            path = root / write.safe_relative(name)
+            data = path.read_bytes() if path.is_file() and not path.is_symlink() else None
+            if data is None or fingerprint.sha256(data) != digests[name]:
+                break
+            files[name] = data
+        else:
+            reused[project.name] = files
+    return reused
 
 
 def unchanged(profiles_dir: Path, output_dir: Path, templates: Path | None = None) -> write.Outcome | None:
@@ -55,8 +91,8 @@ def unchanged(profiles_dir: Path, output_dir: Path, templates: Path | None = Non
     if not all(p.is_file() for p in shared):
         return None
     found = [p.resolve() for p in profiles.discover(profiles_dir)]
-    current = fingerprint.inputs(found, [p.resolve() for p in shared], templates, render.default_templates(),
-                                 output_dir)
+    current = fingerprint.inputs(found, [p.resolve() for p in shared],
+                                 fingerprint.base(templates, render.default_templates()), output_dir)
     if current != record.get("fingerprint"):
         return None
     outcome = write.verify(output_dir, digests)
@@ -67,11 +103,13 @@ Progress = Callable[[int, int], None]  # (projects done, projects in all)
 
 
 def generate(profiles_dir: Path, templates: Path | None = None, jobs: int | None = None,
-             progress: Progress | None = None) -> Generation:
+             progress: Progress | None = None, reuse: Path | None = None) -> Generation:
     """Load, build, render and prove everything; the files are returned, not written.
 
     Projects are independent once the model is built, so large fleets are rendered and proven by `jobs`
-    processes (default: one per core, when forking is available and the fleet is large enough).
+    processes (default: one per core, when forking is available and the fleet is large enough). With
+    `reuse` (the output folder of an earlier run), projects whose inputs are unchanged since that run and
+    whose files are intact take their files from there: same inputs, same bytes, nothing to prove again.
     """
     # The run allocates millions of short-lived, acyclic objects: the cycle collector only costs time here.
     collecting = gc.isenabled()
@@ -79,18 +117,21 @@ def generate(profiles_dir: Path, templates: Path | None = None, jobs: int | None
     try:
         loaded = profiles.load_profiles(profiles_dir)
         projects = model.build(loaded)
-        jobs = _jobs(projects, jobs)
+        reused = _reusable(projects, templates, reuse) if reuse is not None else {}
+        todo = [p for p in projects if p.name not in reused]
+        jobs = _jobs(todo, jobs)
         if jobs > 1:
-            parts = _parallel(projects, templates, jobs, progress)
+            parts = _parallel(todo, templates, jobs, progress)
         else:
             done = [0]
 
             def tick() -> None:
                 done[0] += 1
                 if progress is not None:
-                    progress(done[0], len(projects))
+                    progress(done[0], len(todo))
 
-            parts = [_render_and_prove(projects, templates, tick)]
+            parts = [_render_and_prove(todo, templates, tick)]
+        parts.extend((files, [], prove.ProofReport()) for files in reused.values())
     finally:
         if collecting:
             gc.enable()

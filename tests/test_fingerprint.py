@@ -46,3 +46,24 @@ def test_changed_added_or_shared_inputs_need_a_full_run(tmp_path: Path) -> None:
     templates.mkdir()
     (templates / "webhook.yaml.j2").write_text((ROOT / "templates" / "webhook.yaml.j2").read_text())
     assert unchanged(profiles, output, templates) is None
+
+
+def test_regenerate_reuses_unchanged_projects_and_reproves_the_changed_one(tmp_path: Path) -> None:
+    profiles, output = generated_tree(tmp_path)
+    full = generate(profiles)
+    profile = profiles / "podtato-eu.yaml"
+    profile.write_text(profile.read_text().replace("client: Keptn EU", "client: Keptn Europe"))
+    again = generate(profiles, reuse=output)
+    fresh = generate(profiles)
+    assert again.files == fresh.files  # reuse never changes a byte
+    assert 0 < again.report.simulations < full.report.simulations
+    assert again.files["podtato-head/README.md"] == fresh.files["podtato-head/README.md"]
+    assert b"Keptn Europe" in again.files["podtato-head/branches/master/webhook/webhook.yaml"]
+
+
+def test_a_damaged_file_is_never_reused(tmp_path: Path) -> None:
+    profiles, output = generated_tree(tmp_path)
+    (output / "sockshop" / "send-release-finished.sh").write_text("#!/bin/sh\necho tampered\n")
+    again = generate(profiles, reuse=output)
+    assert again.files == generate(profiles).files
+    assert again.report.simulations > 0  # sockshop was rendered and proven again
