@@ -199,7 +199,7 @@ def check_command(profiles_dir: Path | None, output_dir: Path | None, templates_
     except UserError as exc:
         _fail(exc, fmt, console, CHECK_JSON, output=str(out or ""))
     out = settings.output_dir
-    leaks = scan_output(out)
+    leaks = scan_output(out, set(fast.unchanged) if fast is not None else set())
     current = outcome.current and not leaks
     if fmt == "json":
         _echo_json({**CHECK_JSON, "status": "ok" if current else "fail", "output": str(out), "stale": outcome.stale,

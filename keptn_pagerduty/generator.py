@@ -251,13 +251,20 @@ _ALNUM_MAP = bytes(0x61 if chr(b).isascii() and chr(b).isalnum() else 0x20 for b
 _RUN = b"a" * 32
 
 
-def scan_output(root: Path) -> list[Problem]:
-    """Key-shaped tokens in any file under `root`, read one file at a time."""
+def scan_output(root: Path, verified: set[str] = frozenset()) -> list[Problem]:
+    """Key-shaped tokens in any file under `root`, read one file at a time.
+
+    `verified` names files whose digest matched the manifest: the bytes generation scanned, skipped here.
+    """
     problems: list[Problem] = []
-    for path in sorted(root.rglob("*")) if root.is_dir() else []:
-        if path.is_file() and not path.is_symlink():
-            problems.extend(find_integration_keys({path.relative_to(root).as_posix(): path.read_bytes()}))
-    return problems
+    for folder, _, names in os.walk(root):
+        prefix = os.path.relpath(folder, root).replace(os.sep, "/")
+        for base in names:
+            name = base if prefix == "." else f"{prefix}/{base}"
+            path = Path(folder, base)
+            if name not in verified and path.is_file() and not path.is_symlink():
+                problems.extend(find_integration_keys({name: path.read_bytes()}))
+    return sorted(problems)
 
 
 def find_integration_keys(files: dict[str, bytes]) -> list[Problem]:
