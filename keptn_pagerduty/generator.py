@@ -294,7 +294,3 @@ def event_listing(name: str | None = None) -> list[dict[str, object]]:
     return [{"type": t.type, "doc": t.doc,
              "fields": [{"name": f.name, "kind": f.kind, "optional": f.optional,
                          "example": f.example, "doc": f.doc} for f in t.fields]} for t in types]
-
-
-def to_json(value: object) -> str:
-    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)

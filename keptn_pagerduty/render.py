@@ -9,11 +9,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import jinja2
 
 from . import payload
 from .model import Location, Notification, Project
+from .pagerduty import EVENTS_BASE_URL
 from .problems import Problem, UserError
 from .yamlsource import format_path
 
@@ -208,10 +210,8 @@ def project_files(project: Project, files: list[WebhookFile], report, env: jinja
 
 
 def payload_base_url(region: str) -> str:
-    from .pagerduty import EVENTS_BASE_URL
     return EVENTS_BASE_URL[region]
 
 
 def _url_path(url: str) -> str:
-    from urllib.parse import urlsplit
     return urlsplit(url).path
