@@ -19,8 +19,6 @@ from .events import load_catalogue
 from .model import Project
 from .problems import Problem, UserError
 
-
-
 # Below this many webhooks a second process costs more than it saves.
 PARALLEL_THRESHOLD = 400
 
@@ -42,17 +40,22 @@ class Generation:
                 "projects": {p.name: project_fingerprint(p, base, root) for p in self.projects}}
 
 
+def split_inputs(loaded: list[profiles.Profile]) -> tuple[list[Path], list[Path]]:
+    """The profiles themselves, and the other files they extend."""
+    own = sorted({p.inputs[0] for p in loaded})
+    return own, sorted({path for p in loaded for path in p.inputs[1:]} - set(own))
+
+
 def project_fingerprint(project: Project, base: str, root: Path) -> str:
     """Everything one project's files depend on: its profiles, the files they extend, and `base`."""
-    own = sorted({p.inputs[0] for p in project.profiles})
-    shared = sorted({path for p in project.profiles for path in p.inputs[1:]} - set(own))
-    return fingerprint.inputs(own, shared, base, root)
+    return fingerprint.inputs(*split_inputs(project.profiles), base, root)
 
 
 def _reusable(projects: list[Project], templates: Path | None, root: Path) -> dict[str, dict[str, bytes]]:
     """Files of projects whose inputs are as the last run into `root` recorded, and intact on disk."""
     manifest = write.read_manifest_data(root)
-    recorded = (manifest.get("inputs") or {}).get("projects") if isinstance(manifest.get("inputs"), dict) else None
+    inputs = manifest.get("inputs")
+    recorded = inputs.get("projects") if isinstance(inputs, dict) else None
     digests = manifest.get("files")
     if not isinstance(recorded, dict) or not isinstance(digests, dict):
         return {}
@@ -95,8 +98,7 @@ def unchanged(profiles_dir: Path, output_dir: Path, templates: Path | None = Non
                                  fingerprint.base(templates, render.default_templates()), output_dir)
     if current != record.get("fingerprint"):
         return None
-    outcome = write.verify(output_dir, digests)
-    return outcome
+    return write.verify(output_dir, digests)
 
 
 Progress = Callable[[int, int], None]  # (projects done, projects in all)
@@ -136,8 +138,7 @@ def generate(profiles_dir: Path, templates: Path | None = None, jobs: int | None
         if collecting:
             gc.enable()
     result = Generation(projects=projects, templates=templates)
-    result.profile_files = sorted({p.inputs[0] for p in loaded})
-    result.shared_files = sorted({path for p in loaded for path in p.inputs[1:]} - set(result.profile_files))
+    result.profile_files, result.shared_files = split_inputs(loaded)
     problems: list[Problem] = []
     for files, found, report in parts:
         result.files.update(files)

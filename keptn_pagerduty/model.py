@@ -213,13 +213,18 @@ def _settings(defaults: dict, event: EventType, overrides: dict) -> dict:
     return result
 
 
+def opening_and_closing(results: dict[str, str]) -> tuple[list[str], list[str]]:
+    """The results whose action opens an alert (a severity) and those that act on an open one."""
+    return ([r for r, action in results.items() if action not in ALERT_ACTIONS],
+            [r for r, action in results.items() if action in ALERT_ACTIONS])
+
+
 def _check_dedup(profile: Profile, path: tuple, settings: dict) -> list[Problem]:
     """One event type that both opens and closes alerts needs a dedup key that outlives a single run."""
     if settings.get("kind") != "alert":
         return []
     results = settings.get("results", {})
-    closing = [r for r, action in results.items() if action in ALERT_ACTIONS]
-    opening = [r for r, action in results.items() if action not in ALERT_ACTIONS]
+    opening, closing = opening_and_closing(results)
     dedup = settings.get("dedup_key", "")
     used = [f for f in PER_RUN_FIELDS if "{" + f + "}" in dedup or "{" + f + "|" in dedup]
     if closing and opening and used:

@@ -92,6 +92,10 @@ class _Builder:
                 "shorten the static text or use fewer placeholders"))
         return f'"{compiled.template}"'
 
+    def bridge_link(self, bridge: str, path: str) -> str:
+        """A Bridge page: the configured URL as literal text (braces doubled), then a placeholder path."""
+        return self.text(("bridge_url",), bridge.replace("{", "{{").replace("}", "}}") + path, "short")
+
     def static(self, value: str) -> str:
         return f'"{json_static(value, self.api_version)}"'
 
@@ -99,8 +103,7 @@ class _Builder:
         items = []
         bridge = self.n.keptn.get("bridge_url")
         if bridge:
-            href = self.text(("bridge_url",), bridge.replace("{", "{{").replace("}", "}}")
-                             + "/project/{project}/sequence/{keptn_context}/stage/{stage}", "short")
+            href = self.bridge_link(bridge, "/project/{project}/sequence/{keptn_context}/stage/{stage}")
             items.append(f'{{"href": {href}, "text": "Keptn Bridge"}}')
         for index, link in enumerate(self.settings.get("links", [])):
             href = self.text(("links", index, "href"), link["href"], "short")
@@ -144,8 +147,7 @@ class _Builder:
                    ('"client"', self.static(self.n.pagerduty.get("client", "Keptn")))]
         bridge = self.n.keptn.get("bridge_url")
         if bridge:
-            members.append(('"client_url"', self.text(("bridge_url",), bridge.replace("{", "{{").replace("}", "}}")
-                                                      + "/project/{project}", "short")))
+            members.append(('"client_url"', self.bridge_link(bridge, "/project/{project}")))
         members.append(('"payload"', _object(payload, 1)))
         links = self.links()
         if links:

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from . import events, pagerduty
 from .keptn import webhook_service
-from .model import Notification
+from .model import Notification, opening_and_closing
 from .payload import RESULTS, SCRIPT_ROUTING_KEY, SEVERITIES
 from .problems import Problem, UserError
 from .render import WebhookFile, setting_path
@@ -193,15 +193,12 @@ def _exact(config, webhook, text: str, names: tuple[str, str, str]) -> str:
 
 def _problem(n: Notification, file: WebhookFile, failure: tuple[str, str, tuple | None, str]) -> Problem:
     rule, hint, key, label = failure
-    file_name, line, column = n.profile.origin(setting_path(n, key) if key else n.path)
-    return Problem(file_name, line, column, _path(n, key), rule, hint,
+    path = setting_path(n, key) if key else n.path
+    file_name, line, column = n.profile.origin(path)
+    return Problem(file_name, line, column, format_path(path), rule, hint,
                    details=(f"output file: {file.output_path}",
                             f"webhook: {n.event.type} (subscriptionID {n.subscription_id})",
                             f"sample event: {n.event.short} [{label}]"))
-
-
-def _path(n: Notification, key: tuple | None) -> str:
-    return format_path(setting_path(n, key) if key else n.path)
 
 
 def _action(body: object) -> str:
@@ -268,8 +265,8 @@ def short_error(error: str) -> str:
 
 
 def _stable(n: Notification) -> bool:
-    results = n.settings.get("results", {}).values()
-    return any(a in SEVERITIES for a in results) and any(a not in SEVERITIES for a in results)
+    """One event type that both opens and closes alerts: its dedup key must not change between events."""
+    return all(opening_and_closing(n.settings.get("results", {})))
 
 
 def _expected(n: Notification, event: dict) -> str:

@@ -191,8 +191,8 @@ def project_files(project: Project, files: list[WebhookFile], report, env: jinja
         samples = [s for s in proof.samples if s.body]
         result[names[n.subscription_id]] = env.get_template("send-event.sh.j2").render(
             project=project.name, event=n.event.short, scope=n.describe_scope(), region=region,
-            base_url=payload_base_url(region), samples=samples, kind=n.settings.get("kind"),
-            path=_url_path(samples[0].url) if samples else "/v2/enqueue",
+            base_url=EVENTS_BASE_URL[region], samples=samples, kind=n.settings.get("kind"),
+            path=urlsplit(samples[0].url).path if samples else "/v2/enqueue",
             routing_key_marker=payload.SCRIPT_ROUTING_KEY)
         rows.append({"event": n.event.short, "scope": n.describe_scope(), "kind": n.settings.get("kind"),
                      "results": results_text(n.settings) if n.settings.get("kind") == "alert" else "change event",
@@ -209,9 +209,3 @@ def project_files(project: Project, files: list[WebhookFile], report, env: jinja
     return result
 
 
-def payload_base_url(region: str) -> str:
-    return EVENTS_BASE_URL[region]
-
-
-def _url_path(url: str) -> str:
-    return urlsplit(url).path
