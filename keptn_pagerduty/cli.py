@@ -116,7 +116,7 @@ def generate_command(profiles_dir: Path | None = None, output_dir: Path | None =
         with console.progress("checking profiles and proving webhooks") as progress:
             result = generate(settings.profiles_dir, settings.templates_dir, progress=progress.update, reuse=out)
             progress.step("writing files")
-            outcome = write(out, result.files, prune=prune, inputs=result.inputs(out))
+            outcome = write(out, result.files, prune=prune, inputs=result.inputs(out), kept=result.kept)
     except UserError as exc:
         _fail(exc, fmt, console, GENERATE_JSON, output=str(out or ""))
     out = settings.output_dir
@@ -131,7 +131,8 @@ def generate_command(profiles_dir: Path | None = None, output_dir: Path | None =
         console.action(verb, out / name)
     for name in outcome.extra:
         console.action("orphan", out / name, " (no profile makes it; --prune removes it)")
-    console.summary(f"{len(result.files)} files for {len(result.projects)} project(s): {len(outcome.created)} created, "
+    console.summary(f"{len(result.files) + len(result.kept)} files for {len(result.project_names())} project(s): "
+                    f"{len(outcome.created)} created, "
                     f"{len(outcome.updated)} updated, {len(outcome.unchanged)} unchanged, "
                     f"{len(outcome.removed)} removed; {result.report.simulations} sample events proven.")
 

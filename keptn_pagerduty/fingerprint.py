@@ -45,9 +45,15 @@ def folder_digest(folder: Path | None) -> str:
     return digest.hexdigest()
 
 
+@lru_cache(maxsize=None)
 def relative(path: Path, root: Path) -> str:
     """A path as the manifest records it: relative to the output folder, never a machine path."""
     return Path(os.path.relpath(path.resolve(), _resolved(root))).as_posix()
+
+
+def absolute(name: str, root: Path) -> Path:
+    """The file a manifest name stands for (the inverse of `relative`, whether or not `root` exists yet)."""
+    return Path(os.path.normpath(_resolved(root) / name))
 
 
 @lru_cache(maxsize=16)
@@ -63,10 +69,18 @@ def base(templates: Path | None, default_templates: Path) -> str:
     return digest.hexdigest()
 
 
-def inputs(profiles: list[Path], shared: list[Path], base_digest: str, root: Path) -> str:
-    """One digest of every input: profiles found, files they extend, and `base`."""
+def inputs(profiles: list[Path], shared: list[Path], base_digest: str, root: Path,
+           digests: dict[str, str] | None = None) -> str:
+    """One digest of every input: profiles found, files they extend, and `base`.
+
+    `digests` caches each file's digest by name across calls: a shared file read for one project is not
+    read again for the next.
+    """
+    cache = {} if digests is None else digests
     digest = hashlib.sha256(base_digest.encode())
     for kind, paths in (("profile", profiles), ("shared", shared)):
         for name, path in sorted((relative(p, root), p) for p in paths):
-            digest.update(f"{kind}\0{name}\0".encode() + sha256(path.read_bytes()).encode())
+            if name not in cache:
+                cache[name] = sha256(path.read_bytes())
+            digest.update(f"{kind}\0{name}\0".encode() + cache[name].encode())
     return digest.hexdigest()

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from . import fingerprint, model, profiles, prove, render, write
+from . import fingerprint, incremental, model, profiles, prove, render, write
 from .events import load_catalogue
 from .model import Project
 from .problems import Problem, UserError
@@ -25,59 +25,32 @@ PARALLEL_THRESHOLD = 400
 
 @dataclass
 class Generation:
+    """What a run made: files in memory, and files of an earlier run that stay as they are (see `incremental`)."""
+
     files: dict[str, bytes] = field(default_factory=dict)
-    projects: list[Project] = field(default_factory=list)
+    projects: list[Project] = field(default_factory=list)  # the projects made in this run
     report: prove.ProofReport = field(default_factory=prove.ProofReport)
-    profile_files: list[Path] = field(default_factory=list)
-    shared_files: list[Path] = field(default_factory=list)
+    kept: dict[str, str] = field(default_factory=dict)  # file name -> sha256, as the earlier run wrote it
+    kept_inputs: incremental.Record = field(default_factory=incremental.Record)
     templates: Path | None = None
+
+    def project_names(self) -> list[str]:
+        return sorted([p.name for p in self.projects] + list(self.kept_inputs.projects))
+
+    def digests(self) -> dict[str, str]:
+        """Every file of the output, made or kept, by name."""
+        return dict(sorted(({n: fingerprint.sha256(d) for n, d in self.files.items()} | self.kept).items()))
 
     def inputs(self, root: Path) -> dict[str, object]:
         """The manifest's record of what this run read, relative to the output folder `root`."""
         base = fingerprint.base(self.templates, render.default_templates())
-        return {"fingerprint": fingerprint.inputs(self.profile_files, self.shared_files, base, root),
-                "shared": sorted(fingerprint.relative(p, root) for p in self.shared_files),
-                "projects": {p.name: project_fingerprint(p, base, root) for p in self.projects}}
-
-
-def split_inputs(loaded: list[profiles.Profile]) -> tuple[list[Path], list[Path]]:
-    """The profiles themselves, and the other files they extend."""
-    own = sorted({p.inputs[0] for p in loaded})
-    return own, sorted({path for p in loaded for path in p.inputs[1:]} - set(own))
-
-
-def project_fingerprint(project: Project, base: str, root: Path) -> str:
-    """Everything one project's files depend on: its profiles, the files they extend, and `base`."""
-    return fingerprint.inputs(*split_inputs(project.profiles), base, root)
-
-
-def _reusable(projects: list[Project], templates: Path | None, root: Path) -> dict[str, dict[str, bytes]]:
-    """Files of projects whose inputs are as the last run into `root` recorded, and intact on disk."""
-    manifest = write.read_manifest_data(root)
-    inputs = manifest.get("inputs")
-    recorded = inputs.get("projects") if isinstance(inputs, dict) else None
-    digests = manifest.get("files")
-    if not isinstance(recorded, dict) or not isinstance(digests, dict):
-        return {}
-    base = fingerprint.base(templates, render.default_templates())
-    by_project: dict[str, list[str]] = {}
-    for name in digests:
-        by_project.setdefault(name.split("/", 1)[0], []).append(name)
-    reused: dict[str, dict[str, bytes]] = {}
-    for project in projects:
-        names = by_project.get(project.name)
-        if not names or recorded.get(project.name) != project_fingerprint(project, base, root):
-            continue
-        files = {}
-        for name in names:
-            path = root / write.safe_relative(name)
-            data = path.read_bytes() if path.is_file() and not path.is_symlink() else None
-            if data is None or fingerprint.sha256(data) != digests[name]:
-                break
-            files[name] = data
-        else:
-            reused[project.name] = files
-    return reused
+        digests: dict[str, str] = {}
+        record = incremental.Record(dict(self.kept_inputs.profiles), dict(self.kept_inputs.projects))
+        for project in self.projects:
+            entries = incremental.record_of(project.profiles, root)
+            record.profiles.update(entries)
+            record.projects[project.name] = incremental.project_fingerprint(entries, base, root, digests)
+        return record.manifest(root, base, digests)
 
 
 def unchanged(profiles_dir: Path, output_dir: Path, templates: Path | None = None) -> write.Outcome | None:
@@ -117,28 +90,24 @@ def generate(profiles_dir: Path, templates: Path | None = None, jobs: int | None
     collecting = gc.isenabled()
     gc.disable()
     try:
-        loaded = profiles.load_profiles(profiles_dir)
+        loaded, plan = _load(profiles_dir, templates, reuse)
         projects = model.build(loaded)
-        reused = _reusable(projects, templates, reuse) if reuse is not None else {}
-        todo = [p for p in projects if p.name not in reused]
-        jobs = _jobs(todo, jobs)
+        jobs = _jobs(projects, jobs)
         if jobs > 1:
-            parts = _parallel(todo, templates, jobs, progress)
+            parts = _parallel(projects, templates, jobs, progress)
         else:
             done = [0]
 
             def tick() -> None:
                 done[0] += 1
                 if progress is not None:
-                    progress(done[0], len(todo))
+                    progress(done[0], len(projects))
 
-            parts = [_render_and_prove(todo, templates, tick)]
-        parts.extend((files, [], prove.ProofReport()) for files in reused.values())
+            parts = [_render_and_prove(projects, templates, tick)]
     finally:
         if collecting:
             gc.enable()
-    result = Generation(projects=projects, templates=templates)
-    result.profile_files, result.shared_files = split_inputs(loaded)
+    result = Generation(projects=projects, templates=templates, kept=plan.kept_files(), kept_inputs=plan.kept)
     problems: list[Problem] = []
     for files, found, report in parts:
         result.files.update(files)
@@ -152,6 +121,19 @@ def generate(profiles_dir: Path, templates: Path | None = None, jobs: int | None
     if leaks:
         raise UserError(leaks)
     return result
+
+
+def _load(profiles_dir: Path, templates: Path | None, root: Path | None) -> tuple[list[profiles.Profile], incremental.Plan]:
+    """The profiles to generate from; with `root`, only those of projects that cannot be kept from there."""
+    if root is None or not profiles_dir.is_dir():
+        return profiles.load_profiles(profiles_dir), incremental.Plan(load=[])
+    found = [p.resolve() for p in profiles.discover(profiles_dir)]
+    plan = incremental.plan(found, root, fingerprint.base(templates, render.default_templates()), {})
+    loaded = profiles.load_profiles(profiles_dir, only=plan.load)
+    joined = {p.data["project"] for p in loaded} & set(plan.kept.projects)
+    if joined:  # a new or changed profile adds to a project that was to be kept
+        loaded += profiles.load_profiles(profiles_dir, only=plan.release(joined, found, root))
+    return loaded, plan
 
 
 Part = tuple[dict[str, bytes], list[Problem], prove.ProofReport]
@@ -258,13 +240,17 @@ def scan_output(root: Path, verified: set[str] = frozenset()) -> list[Problem]:
     `verified` names files whose digest matched the manifest: the bytes generation scanned, skipped here.
     """
     problems: list[Problem] = []
-    for folder, _, names in os.walk(root):
-        prefix = os.path.relpath(folder, root).replace(os.sep, "/")
+    top = os.fspath(root)
+    for folder, _, names in os.walk(top):
+        prefix = folder[len(top):].strip(os.sep).replace(os.sep, "/")
         for base in names:
-            name = base if prefix == "." else f"{prefix}/{base}"
-            path = Path(folder, base)
-            if name not in verified and path.is_file() and not path.is_symlink():
-                problems.extend(find_integration_keys({name: path.read_bytes()}))
+            name = f"{prefix}/{base}" if prefix else base
+            if name in verified:
+                continue
+            path = os.path.join(folder, base)
+            if os.path.isfile(path) and not os.path.islink(path):
+                with open(path, "rb") as stream:
+                    problems.extend(find_integration_keys({name: stream.read()}))
     return sorted(problems)
 
 

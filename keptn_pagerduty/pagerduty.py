@@ -14,9 +14,13 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
-from referencing import Registry, Resource
+from typing import TYPE_CHECKING
+
+from . import schemacheck
+
+if TYPE_CHECKING:  # jsonschema is imported only to explain a failure
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
 
 ALERT_URL_PATH = "/v2/enqueue"
 CHANGE_URL_PATH = "/v2/change/enqueue"
@@ -48,10 +52,13 @@ def validate_change_event(body: object) -> list[Violation]:
 
 def validate_event(url_path: str, body: object) -> list[Violation]:
     """Violations of ``body`` sent to ``url_path``, sorted by path then message; [] when PagerDuty accepts it."""
-    validator = _validators().get(url_path)
-    if validator is None:
+    check = _checks().get(url_path)
+    if check is None:
         return [Violation("", f"{url_path!r} is not a PagerDuty Events API v2 path "
                               f"(expected {ALERT_URL_PATH} or {CHANGE_URL_PATH})")]
+    if check(body) and _size_ok(body):
+        return []
+    validator = _validators()[url_path]
     # A set: jsonschema reports each missing property of one `required` separately, and each
     # report names all of them (see _violations).
     found = {v for error in validator.iter_errors(body) for v in _violations(error, validator.schema)}
@@ -70,14 +77,36 @@ def event_size(body: object) -> int:
     return len(json.dumps(body, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8"))
 
 
+def _size_ok(body: object) -> bool:
+    try:
+        return event_size(body) <= MAX_EVENT_BYTES
+    except (TypeError, ValueError):
+        return False
+
+
+@cache
+def _schemas() -> dict[str, dict[str, Any]]:
+    folder = resources.files("keptn_pagerduty") / "data" / "pagerduty"
+    return {path: json.loads((folder / name).read_text(encoding="utf-8")) for path, name in _SCHEMA_FILES.items()}
+
+
+@cache
+def _checks() -> dict[str, schemacheck.Check]:
+    """The fast verdict (see `schemacheck`), compiled once."""
+    schemas = _schemas()
+    return {path: schemacheck.compile_schema(schema, tuple(schemas.values())) for path, schema in schemas.items()}
+
+
 @cache
 def _validators() -> dict[str, Draft202012Validator]:
     """Both schemas, compiled once: validation runs thousands of times per generate.
 
     One registry holds both because the change-event schema ``$ref``s the alert-event one.
     """
-    folder = resources.files("keptn_pagerduty") / "data" / "pagerduty"
-    schemas = {path: json.loads((folder / name).read_text(encoding="utf-8")) for path, name in _SCHEMA_FILES.items()}
+    from jsonschema import Draft202012Validator  # noqa: PLC0415
+    from referencing import Registry, Resource  # noqa: PLC0415
+
+    schemas = _schemas()
     registry: Registry[Any] = Registry().with_resources(
         (schema["$id"], Resource.from_contents(schema)) for schema in schemas.values()
     )

@@ -13,9 +13,7 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
-import jsonschema
-
-from . import yamlsource
+from . import schemacheck, yamlsource
 from .problems import Problem, UserError
 from .yamlsource import PathKey, Source, format_path
 
@@ -50,13 +48,25 @@ def profile_schema() -> dict:
     return json.loads(resources.files("keptn_pagerduty").joinpath("data/profile.schema.json").read_text("utf-8"))
 
 
-@lru_cache(maxsize=2)
-def _validator(partial: bool) -> jsonschema.protocols.Validator:
+def _schema(partial: bool) -> dict:
+    """A file that others extend may leave out what the merged profile must have."""
     schema = dict(profile_schema())
     if partial:
         schema.pop("required", None)
-    cls = jsonschema.validators.validator_for(schema)
-    return cls(schema)
+    return schema
+
+
+@lru_cache(maxsize=2)
+def _check(partial: bool) -> schemacheck.Check:
+    return schemacheck.compile_schema(_schema(partial))
+
+
+@lru_cache(maxsize=2)
+def _validator(partial: bool):  # -> jsonschema.protocols.Validator
+    import jsonschema  # noqa: PLC0415  (only to explain a failure: see schemacheck)
+
+    schema = _schema(partial)
+    return jsonschema.validators.validator_for(schema)(schema)
 
 
 @lru_cache(maxsize=1)
@@ -71,18 +81,19 @@ def discover(folder: Path) -> list[Path]:
     return sorted(files, key=lambda p: p.name)
 
 
-def load_profiles(folder: Path, display_root: Path | None = None) -> list[Profile]:
-    """Load every profile of `folder`; raise one `UserError` holding every problem found."""
+def load_profiles(folder: Path, display_root: Path | None = None, only: list[Path] | None = None) -> list[Profile]:
+    """Load every profile of `folder` (or `only` these of them); raise one `UserError` holding every problem found."""
     if not folder.is_dir():
         raise UserError([Problem(str(folder), message="profiles folder not found",
                                  hint="pass the folder that holds your profiles, e.g. --profiles profiles")])
     loader = _Loader(display_root or folder.parent)
     profiles = []
-    for path in discover(folder):
+    found = discover(folder)
+    for path in found if only is None else only:
         profile = loader.profile(path)
         if profile is not None:
             profiles.append(profile)
-    if not profiles and not loader.problems:
+    if not found and not loader.problems:
         loader.problems.append(Problem(str(folder), message="no profiles (*.yaml) in this folder",
                                        hint="add a profile; see profiles/ in the project for examples"))
     if loader.problems:
@@ -180,8 +191,9 @@ def merge(base: object, overlay: object, origins: dict[PathKey, Origin], source:
 
 
 def validate(source: Source, partial: bool) -> list[Problem]:
-    validator = _validator(partial)
-    return [_schema_problem(error, source.problem) for error in validator.iter_errors(source.data)]
+    if _check(partial)(source.data):
+        return []
+    return [_schema_problem(error, source.problem) for error in _validator(partial).iter_errors(source.data)]
 
 
 def validate_merged(profile: Profile) -> list[Problem]:
@@ -199,7 +211,7 @@ def validate_merged(profile: Profile) -> list[Problem]:
     return problems
 
 
-def _schema_problem(error: jsonschema.ValidationError, locate) -> Problem:
+def _schema_problem(error, locate) -> Problem:  # error: jsonschema.ValidationError
     path = tuple(error.absolute_path)
     validator = error.validator
     hint = ""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -45,7 +46,7 @@ class Outcome:
 def safe_relative(path: str) -> PurePosixPath:
     """Refuse any generated path that could leave the output folder."""
     pure = PurePosixPath(path)
-    if pure.is_absolute() or ".." in pure.parts or not pure.parts or "\\" in path:
+    if pure.is_absolute() or ".." in pure.parts or not pure.parts or "\\" in path or "\0" in path:
         raise ValueError(f"unsafe output path: {path!r}")
     return pure
 
@@ -64,18 +65,49 @@ def read_manifest(root: Path) -> set[str]:
     return {name for name in files if isinstance(name, str)} if isinstance(files, (dict, list)) else set()
 
 
-def verify(root: Path, digests: dict[str, str]) -> Outcome:
-    """Compare `root` with the digests a manifest recorded; reads every file, writes nothing."""
+def verify(root: Path, digests: dict[str, str], older_than: int | None = None) -> Outcome:
+    """Compare `root` with the digests a manifest recorded; writes nothing.
+
+    Every file is read and hashed, except, with `older_than` (a time in ns), regular files last modified
+    before it: `incremental` passes the manifest's own time, as a file not touched since the manifest was
+    written still holds what the manifest recorded (make and git trust the same). Plain `os` calls on
+    strings: this runs over every file of a fleet.
+    """
     outcome = Outcome()
+    base = os.fspath(root)
     for name in sorted(digests):
-        target = root / safe_relative(name)
-        if not target.is_file() or target.is_symlink():
+        safe_relative(name)
+        path = os.path.join(base, name)
+        if older_than is not None:
+            try:
+                info = os.lstat(path)
+            except OSError:
+                outcome.missing.append(name)
+                continue
+            if stat.S_ISREG(info.st_mode) and info.st_mtime_ns < older_than:
+                outcome.unchanged.append(name)
+                continue
+        try:
+            handle = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:  # missing, a symlink, or unreadable
             outcome.missing.append(name)
-        elif sha256(target.read_bytes()) != digests[name]:
-            outcome.stale.append(name)
-        else:
-            outcome.unchanged.append(name)
+            continue
+        with os.fdopen(handle, "rb") as stream:
+            if not stat.S_ISREG(os.fstat(handle).st_mode):
+                outcome.missing.append(name)
+            elif sha256(stream.read()) != digests[name]:
+                outcome.stale.append(name)
+            else:
+                outcome.unchanged.append(name)
     return outcome
+
+
+def manifest_time(root: Path) -> int | None:
+    """When the manifest was last written (ns), or None without one."""
+    try:
+        return os.stat(root / MANIFEST).st_mtime_ns
+    except OSError:
+        return None
 
 
 def check(root: Path, files: dict[str, bytes], inputs: dict | None = None) -> Outcome:
@@ -87,27 +119,31 @@ def check(root: Path, files: dict[str, bytes], inputs: dict | None = None) -> Ou
             outcome.missing.append(name)
         elif target.read_bytes() != files[name]:
             outcome.stale.append(name)
-    manifest_bytes = _manifest_bytes(files, inputs)
+    extra = sorted(name for name in read_manifest(root) - set(files) if (root / name).exists())
+    manifest_bytes = _manifest_bytes({name: sha256(data) for name, data in files.items()}, inputs)
     if not (root / MANIFEST).is_file():
         outcome.missing.append(MANIFEST)
     elif (root / MANIFEST).read_bytes() != manifest_bytes:
         outcome.stale.append(MANIFEST)
-    outcome.extra = sorted(name for name in read_manifest(root) - set(files) if (root / name).exists())
+    outcome.extra = extra
     return outcome
 
 
-def write(root: Path, files: dict[str, bytes], prune: bool = False, inputs: dict | None = None) -> Outcome:
+def write(root: Path, files: dict[str, bytes], prune: bool = False, inputs: dict | None = None,
+          kept: dict[str, str] | None = None) -> Outcome:
     """Write `files` under `root` atomically; with `prune`, remove owned files that are no longer generated.
 
-    `inputs` (see `fingerprint`) is recorded in the manifest, so a later check can trust unchanged inputs.
+    `kept` names files of the last run that stay as they are (see `incremental`), with their digests. `inputs`
+    (see `fingerprint`) is recorded in the manifest, so a later run can trust unchanged inputs.
     """
+    kept = kept or {}
     root.mkdir(parents=True, exist_ok=True)
     with _Lock(root):
         owned = read_manifest(root)
         problems = _conflicts(root, files, owned)
         if problems:
             raise UserError(problems)
-        outcome = Outcome()
+        outcome = Outcome(unchanged=sorted(kept))
         folders: set[Path] = set()
         for name in sorted(files):
             target = root / safe_relative(name)
@@ -120,7 +156,9 @@ def write(root: Path, files: dict[str, bytes], prune: bool = False, inputs: dict
                 continue
             (outcome.updated if size >= 0 else outcome.created).append(name)
             _atomic_write(target, files[name], folders)
-        leftovers = sorted(owned - set(files))
+        outcome.unchanged.sort()
+        leftovers = sorted(owned - set(files) - set(kept))
+        recorded = {name: sha256(data) for name, data in files.items()} | kept
         if prune:
             for name in leftovers:
                 target = root / safe_relative(name)
@@ -128,20 +166,16 @@ def write(root: Path, files: dict[str, bytes], prune: bool = False, inputs: dict
                     target.unlink()
                     outcome.removed.append(name)
                     _remove_empty_parents(target.parent, root)
-            kept = set(files)
         else:
-            kept = set(files) | {name for name in leftovers if (root / name).exists()}
-            outcome.extra = sorted(kept - set(files))
-        recorded = dict(files)
-        for name in kept - set(files):
-            recorded[name] = (root / name).read_bytes()
-        manifest = _manifest_bytes(recorded, inputs)
+            outcome.extra = [name for name in leftovers if (root / name).exists()]
+            recorded.update((name, sha256((root / name).read_bytes())) for name in outcome.extra)
+        manifest = _manifest_bytes(recorded, inputs, outcome.extra)
         if not (root / MANIFEST).is_file() or (root / MANIFEST).read_bytes() != manifest:
             _atomic_write(root / MANIFEST, manifest)
         return outcome
 
 
-def _manifest_bytes(files: dict[str, bytes], inputs: dict | None) -> bytes:
+def _manifest_bytes(digests: dict[str, str], inputs: dict | None, orphans: list[str] = ()) -> bytes:
     data: dict[str, object] = {
         "generator": "keptn-pagerduty",
         "about": "Files this folder's generator owns (it never overwrites or deletes any other file), "
@@ -149,7 +183,9 @@ def _manifest_bytes(files: dict[str, bytes], inputs: dict | None) -> bytes:
     }
     if inputs is not None:
         data["inputs"] = inputs
-    data["files"] = {name: sha256(files[name]) for name in sorted(files)}
+    data["files"] = {name: digests[name] for name in sorted(digests)}
+    if orphans:
+        data["not_generated"] = sorted(orphans)  # owned, but no profile makes them any more
     return (json.dumps(data, indent=2) + "\n").encode()
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 from pathlib import Path
 
-from keptn_pagerduty.generator import generate, unchanged
-from keptn_pagerduty.write import write
+from keptn_pagerduty.generator import Generation, generate, unchanged
+from keptn_pagerduty.write import MANIFEST, write
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -18,6 +20,12 @@ def generated_tree(tmp_path: Path) -> tuple[Path, Path]:
     result = generate(profiles)
     write(output, result.files, inputs=result.inputs(output))
     return profiles, output
+
+
+def regenerate(profiles: Path, output: Path) -> Generation:
+    result = generate(profiles, reuse=output)
+    write(output, result.files, inputs=result.inputs(output), kept=result.kept)
+    return result
 
 
 def test_unchanged_tree_is_current_without_generating(tmp_path: Path) -> None:
@@ -53,17 +61,72 @@ def test_regenerate_reuses_unchanged_projects_and_reproves_the_changed_one(tmp_p
     full = generate(profiles)
     profile = profiles / "podtato-eu.yaml"
     profile.write_text(profile.read_text().replace("client: Keptn EU", "client: Keptn Europe"))
-    again = generate(profiles, reuse=output)
+    again = regenerate(profiles, output)
     fresh = generate(profiles)
-    assert again.files == fresh.files  # reuse never changes a byte
+    assert again.digests() == fresh.digests()  # reuse never changes a byte
+    assert [p.name for p in again.projects] == ["podtato-head"]  # nothing else was loaded or rendered
+    assert set(again.files) == {n for n in fresh.files if n.startswith("podtato-head/")}
     assert 0 < again.report.simulations < full.report.simulations
-    assert again.files["podtato-head/README.md"] == fresh.files["podtato-head/README.md"]
     assert b"Keptn Europe" in again.files["podtato-head/branches/master/webhook/webhook.yaml"]
+    assert unchanged(profiles, output).current  # the manifest it wrote is the one a full run writes
+    assert (output / MANIFEST).read_bytes() == manifest_of(fresh, tmp_path / "full")
+
+
+def manifest_of(result: Generation, output: Path) -> bytes:
+    write(output, result.files, inputs=result.inputs(output))
+    return (output / MANIFEST).read_bytes().replace(b"../../profiles/", b"../profiles/")
 
 
 def test_a_damaged_file_is_never_reused(tmp_path: Path) -> None:
     profiles, output = generated_tree(tmp_path)
     (output / "sockshop" / "send-release-finished.sh").write_text("#!/bin/sh\necho tampered\n")
-    again = generate(profiles, reuse=output)
-    assert again.files == generate(profiles).files
+    again = regenerate(profiles, output)
+    assert [p.name for p in again.projects] == ["sockshop"]
     assert again.report.simulations > 0  # sockshop was rendered and proven again
+    assert again.digests() == generate(profiles).digests()
+    assert unchanged(profiles, output).current
+
+
+def test_a_profile_that_joins_a_kept_project_reloads_that_project(tmp_path: Path) -> None:
+    profiles, output = generated_tree(tmp_path)
+    (profiles / "sockshop-more.yaml").write_text(
+        "project: sockshop\nextends: _company.yaml\nroutes:\n  - stages: [staging]\n    services: [orders]\n"
+        "    events:\n      get-sli.finished: {}\n")
+    again = regenerate(profiles, output)
+    assert [p.name for p in again.projects] == ["sockshop"]
+    assert len(again.projects[0].profiles) == 3
+    assert again.digests() == generate(profiles).digests()
+
+
+def test_a_removed_stage_leaves_an_orphan_that_is_never_kept_as_generated(tmp_path: Path) -> None:
+    profiles, output = generated_tree(tmp_path)
+    profile = profiles / "legacy-shop.yaml"
+    profile.write_text(profile.read_text().replace("stages: [hardening, production]", "stages: [production]"))
+    regenerate(profiles, output)
+    orphan = "legacy-shop/branches/hardening/webhook/webhook.yaml"
+    assert orphan in json.loads((output / MANIFEST).read_text())["not_generated"]
+    again = generate(profiles, reuse=output)
+    assert orphan not in again.kept and not again.projects  # kept as it was, and still an orphan
+    outcome = write(output, again.files, prune=True, inputs=again.inputs(output), kept=again.kept)
+    assert outcome.removed == [orphan]
+
+
+def test_a_project_that_loses_its_last_profile_is_not_kept(tmp_path: Path) -> None:
+    profiles, output = generated_tree(tmp_path)
+    (profiles / "legacy-shop.yaml").unlink()
+    again = generate(profiles, reuse=output)
+    assert not any(name.startswith("legacy-shop/") for name in again.kept)
+    assert "legacy-shop" not in again.project_names()
+
+
+def test_generate_trusts_files_untouched_since_the_manifest_and_check_reads_every_file(tmp_path: Path) -> None:
+    profiles, output = generated_tree(tmp_path)
+    written = (output / MANIFEST).stat().st_mtime_ns
+    edited = output / "sockshop" / "README.md"
+    edited.write_text("edited, then dated back to before the manifest\n")
+    os.utime(edited, ns=(written - 10**9, written - 10**9))
+    assert not generate(profiles, reuse=output).projects  # like make and git: an old file is trusted
+    assert unchanged(profiles, output).stale == ["sockshop/README.md"]  # check reads every file
+    os.utime(edited)  # an edit made now is newer than the manifest: read, found stale, regenerated
+    assert [p.name for p in regenerate(profiles, output).projects] == ["sockshop"]
+    assert unchanged(profiles, output).current
