@@ -506,7 +506,7 @@ PHASES = ("keptn_pagerduty.generator:generate", "keptn_pagerduty.generator:_rend
           "keptn_pagerduty.prove:Prover.prove", "keptn_pagerduty.prove:_prove_shape", "keptn_pagerduty.prove:_bodies",
           "keptn_pagerduty.keptn.webhook_service:decode", "keptn_pagerduty.keptn.webhook_service:simulate",
           "keptn_pagerduty.pagerduty:validate_event", "keptn_pagerduty.render:project_files",
-          "keptn_pagerduty.generator:find_integration_keys", "keptn_pagerduty.generator:unchanged",
+          "keptn_pagerduty.current:find_integration_keys", "keptn_pagerduty.current:unchanged",
           "keptn_pagerduty.write:write", "keptn_pagerduty.write:_conflicts", "keptn_pagerduty.write:_atomic_write",
           "keptn_pagerduty.write:check", "keptn_pagerduty.write:verify")
 _PHASES_MARK = "@@phases@@ "

@@ -102,19 +102,22 @@ def generate_command(profiles_dir: Path | None = None, output_dir: Path | None =
                      templates_dir: Path | None = None, fmt: str = "text", prune: bool = False,
                      quiet: bool = False) -> None:
     """Render, prove and write every file for the profiles."""
-    from .generator import generate, unchanged
+    from .current import unchanged
+    from .generator import generate
     from .write import write
     console = Console.for_stderr(quiet)
     out: Path | None = None
     try:
         settings = _settings(profiles_dir, output_dir, templates_dir, need=("profiles", "templates"))
         out = settings.output_dir
-        fast = None if prune else unchanged(settings.profiles_dir, out, settings.templates_dir)
+        read: dict[str, str] = {}  # input digests, read once for the whole run
+        fast = None if prune else unchanged(settings.profiles_dir, out, settings.templates_dir, read)
         if fast is not None and fast.current:
             _report_unchanged(fast.unchanged, out, fmt, console)
             return
         with console.progress("checking profiles and proving webhooks") as progress:
-            result = generate(settings.profiles_dir, settings.templates_dir, progress=progress.update, reuse=out)
+            result = generate(settings.profiles_dir, settings.templates_dir, progress=progress.update, reuse=out,
+                              read=read)
             progress.step("writing files")
             outcome = write(out, result.files, prune=prune, inputs=result.inputs(out), kept=result.kept)
     except UserError as exc:
@@ -180,7 +183,8 @@ def validate_command(profiles_dir: Path | None, templates_dir: Path | None, fmt:
 def check_command(profiles_dir: Path | None, output_dir: Path | None, templates_dir: Path | None, fmt: str,
                   quiet: bool) -> None:
     """Exit 1 if the output folder is not what the profiles generate (stale, missing or extra files)."""
-    from .generator import generate, scan_output, unchanged
+    from .current import scan_output, unchanged
+    from .generator import generate
     from .write import check
     console = Console.for_stderr(quiet)
     out: Path | None = None

@@ -69,18 +69,18 @@ def base(templates: Path | None, default_templates: Path) -> str:
     return digest.hexdigest()
 
 
-def inputs(profiles: list[Path], shared: list[Path], base_digest: str, root: Path,
+def inputs(profiles: list[Path | str], shared: list[Path | str], base_digest: str, root: Path,
            digests: dict[str, str] | None = None) -> str:
     """One digest of every input: profiles found, files they extend, and `base`.
 
-    `digests` caches each file's digest by name across calls: a shared file read for one project is not
-    read again for the next.
+    Inputs are paths, or names relative to `root` as the manifest records them. `digests` caches each
+    file's digest by name across calls: a shared file read for one project is not read again for the next.
     """
     cache = {} if digests is None else digests
     digest = hashlib.sha256(base_digest.encode())
-    for kind, paths in (("profile", profiles), ("shared", shared)):
-        for name, path in sorted((relative(p, root), p) for p in paths):
+    for kind, items in (("profile", profiles), ("shared", shared)):
+        for name in sorted(item if isinstance(item, str) else relative(item, root) for item in items):
             if name not in cache:
-                cache[name] = sha256(path.read_bytes())
+                cache[name] = sha256(absolute(name, root).read_bytes())
             digest.update(f"{kind}\0{name}\0".encode() + cache[name].encode())
     return digest.hexdigest()

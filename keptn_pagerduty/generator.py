@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from . import fingerprint, incremental, model, profiles, prove, render, write
+from .current import find_integration_keys
 from .events import load_catalogue
 from .model import Project
 from .problems import Problem, UserError
@@ -33,6 +34,7 @@ class Generation:
     kept: dict[str, str] = field(default_factory=dict)  # file name -> sha256, as the earlier run wrote it
     kept_inputs: incremental.Record = field(default_factory=incremental.Record)
     templates: Path | None = None
+    read: dict[str, str] = field(default_factory=dict)  # digests of the input files, by manifest name
 
     def project_names(self) -> list[str]:
         return sorted([p.name for p in self.projects] + list(self.kept_inputs.projects))
@@ -44,7 +46,7 @@ class Generation:
     def inputs(self, root: Path) -> dict[str, object]:
         """The manifest's record of what this run read, relative to the output folder `root`."""
         base = fingerprint.base(self.templates, render.default_templates())
-        digests: dict[str, str] = {}
+        digests = self.read
         record = incremental.Record(dict(self.kept_inputs.profiles), dict(self.kept_inputs.projects))
         for project in self.projects:
             entries = incremental.record_of(project.profiles, root)
@@ -53,44 +55,27 @@ class Generation:
         return record.manifest(root, base, digests)
 
 
-def unchanged(profiles_dir: Path, output_dir: Path, templates: Path | None = None) -> write.Outcome | None:
-    """Decide from the manifest alone whether `output_dir` is current: None when the inputs changed.
-
-    Same inputs give the same bytes, so with an unchanged fingerprint only the files' digests need
-    checking; that is what makes `check` fast in a pre-commit hook.
-    """
-    manifest = write.read_manifest_data(output_dir)
-    record, digests = manifest.get("inputs"), manifest.get("files")
-    if not isinstance(record, dict) or not isinstance(digests, dict) or not profiles_dir.is_dir():
-        return None
-    shared = [output_dir / p for p in record.get("shared", []) if isinstance(p, str)]
-    if not all(p.is_file() for p in shared):
-        return None
-    found = [p.resolve() for p in profiles.discover(profiles_dir)]
-    current = fingerprint.inputs(found, [p.resolve() for p in shared],
-                                 fingerprint.base(templates, render.default_templates()), output_dir)
-    if current != record.get("fingerprint"):
-        return None
-    return write.verify(output_dir, digests)
-
-
 Progress = Callable[[int, int], None]  # (projects done, projects in all)
 
 
 def generate(profiles_dir: Path, templates: Path | None = None, jobs: int | None = None,
-             progress: Progress | None = None, reuse: Path | None = None) -> Generation:
+             progress: Progress | None = None, reuse: Path | None = None,
+             read: dict[str, str] | None = None) -> Generation:
     """Load, build, render and prove everything; the files are returned, not written.
 
     Projects are independent once the model is built, so large fleets are rendered and proven by `jobs`
     processes (default: one per core, when forking is available and the fleet is large enough). With
     `reuse` (the output folder of an earlier run), projects whose inputs are unchanged since that run and
     whose files are intact take their files from there: same inputs, same bytes, nothing to prove again.
+    `read` caches the digests of input files by manifest name (see `current.unchanged`), so that no input
+    is read twice in one run.
     """
+    read = {} if read is None else read
     # The run allocates millions of short-lived, acyclic objects: the cycle collector only costs time here.
     collecting = gc.isenabled()
     gc.disable()
     try:
-        loaded, plan = _load(profiles_dir, templates, reuse)
+        loaded, plan = _load(profiles_dir, templates, reuse, read)
         projects = model.build(loaded)
         jobs = _jobs(projects, jobs)
         if jobs > 1:
@@ -107,7 +92,8 @@ def generate(profiles_dir: Path, templates: Path | None = None, jobs: int | None
     finally:
         if collecting:
             gc.enable()
-    result = Generation(projects=projects, templates=templates, kept=plan.kept_files(), kept_inputs=plan.kept)
+    result = Generation(projects=projects, templates=templates, kept=plan.kept_files(), kept_inputs=plan.kept,
+                        read=read)
     problems: list[Problem] = []
     for files, found, report in parts:
         result.files.update(files)
@@ -123,12 +109,13 @@ def generate(profiles_dir: Path, templates: Path | None = None, jobs: int | None
     return result
 
 
-def _load(profiles_dir: Path, templates: Path | None, root: Path | None) -> tuple[list[profiles.Profile], incremental.Plan]:
+def _load(profiles_dir: Path, templates: Path | None, root: Path | None,
+          read: dict[str, str]) -> tuple[list[profiles.Profile], incremental.Plan]:
     """The profiles to generate from; with `root`, only those of projects that cannot be kept from there."""
     if root is None or not profiles_dir.is_dir():
         return profiles.load_profiles(profiles_dir), incremental.Plan(load=[])
     found = [p.resolve() for p in profiles.discover(profiles_dir)]
-    plan = incremental.plan(found, root, fingerprint.base(templates, render.default_templates()), {})
+    plan = incremental.plan(found, root, fingerprint.base(templates, render.default_templates()), read)
     loaded = profiles.load_profiles(profiles_dir, only=plan.load)
     joined = {p.data["project"] for p in loaded} & set(plan.kept.projects)
     if joined:  # a new or changed profile adds to a project that was to be kept
@@ -226,52 +213,6 @@ def subscriptions(projects: list[Project]) -> dict[str, dict]:
     """Every subscription by id: its event type, filter, and where its project keeps project-level files."""
     return {n.subscription_id: {"event": n.event.type, "filter": n.filter, "default_branch": project.default_branch}
             for project in projects for n in project.notifications}
-
-
-# Every letter and digit becomes "a", everything else a space: runs of exactly 32 "a" are key-shaped,
-# and bytes.translate and bytes.find scan megabytes in C instead of matching a regex at every position.
-_ALNUM_MAP = bytes(0x61 if chr(b).isascii() and chr(b).isalnum() else 0x20 for b in range(256))
-_RUN = b"a" * 32
-
-
-def scan_output(root: Path, verified: set[str] = frozenset()) -> list[Problem]:
-    """Key-shaped tokens in any file under `root`, read one file at a time.
-
-    `verified` names files whose digest matched the manifest: the bytes generation scanned, skipped here.
-    """
-    problems: list[Problem] = []
-    top = os.fspath(root)
-    for folder, _, names in os.walk(top):
-        prefix = folder[len(top):].strip(os.sep).replace(os.sep, "/")
-        for base in names:
-            name = f"{prefix}/{base}" if prefix else base
-            if name in verified:
-                continue
-            path = os.path.join(folder, base)
-            if os.path.isfile(path) and not os.path.islink(path):
-                with open(path, "rb") as stream:
-                    problems.extend(find_integration_keys({name: stream.read()}))
-    return sorted(problems)
-
-
-def find_integration_keys(files: dict[str, bytes]) -> list[Problem]:
-    """A 32-character alphanumeric token in a generated file is most likely a leaked integration key."""
-    problems = []
-    for name, data in sorted(files.items()):
-        mapped = data.translate(_ALNUM_MAP)
-        start = mapped.find(_RUN)
-        while start >= 0:
-            end = start + 32
-            if (start == 0 or mapped[start - 1] != 0x61) and (end == len(mapped) or mapped[end] != 0x61):
-                line_start = data.rfind(b"\n", 0, start) + 1
-                column = len(data[line_start:start].decode("utf-8", errors="replace")) + 1
-                problems.append(Problem(name, data.count(b"\n", 0, start) + 1, column, "",
-                                        "contains a 32-character token shaped like a PagerDuty integration key",
-                                        "keys belong in a Keptn secret or PAGERDUTY_ROUTING_KEY, never in a file"))
-            while end < len(mapped) and mapped[end] == 0x61:
-                end += 1
-            start = mapped.find(_RUN, end)
-    return problems
 
 
 def event_listing(name: str | None = None) -> list[dict[str, object]]:

@@ -28,10 +28,9 @@ class Record:
 
     def manifest(self, root: Path, base: str, digests: dict[str, str]) -> dict[str, object]:
         """The `inputs` entry of the manifest; names are relative to the output folder `root`."""
-        every = fingerprint.inputs([fingerprint.absolute(n, root) for n in self.profiles],
-                                   [fingerprint.absolute(n, root) for n in self.shared()], base, root,
-                                   digests)
-        return {"fingerprint": every, "shared": self.shared(), "projects": dict(sorted(self.projects.items())),
+        shared = self.shared()
+        every = fingerprint.inputs(list(self.profiles), shared, base, root, digests)
+        return {"fingerprint": every, "shared": shared, "projects": dict(sorted(self.projects.items())),
                 "profiles": dict(sorted(self.profiles.items()))}
 
 
@@ -45,8 +44,7 @@ def record_of(profiles: list[Profile], root: Path) -> dict[str, dict]:
 def project_fingerprint(entries: dict[str, dict], base: str, root: Path, digests: dict[str, str]) -> str:
     """Everything one project's files depend on: its profiles (`entries` of a `Record`), what they extend, `base`."""
     shared = sorted({name for entry in entries.values() for name in entry["extends"]} - set(entries))
-    return fingerprint.inputs([fingerprint.absolute(n, root) for n in entries],
-                              [fingerprint.absolute(n, root) for n in shared], base, root, digests)
+    return fingerprint.inputs(list(entries), shared, base, root, digests)
 
 
 @dataclass

@@ -9,15 +9,17 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
-
-import jinja2
 
 from . import payload
 from .model import Location, Notification, Project
 from .pagerduty import EVENTS_BASE_URL
 from .problems import Problem, UserError
 from .yamlsource import format_path
+
+if TYPE_CHECKING:
+    import jinja2
 
 BUNDLED_TEMPLATES = Path(__file__).resolve().parent / "templates"
 CHECKOUT_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -30,6 +32,8 @@ def default_templates() -> Path:
 
 
 def environment(templates: Path | None = None) -> jinja2.Environment:
+    import jinja2  # noqa: PLC0415  (here, so that `check` does not pay for it)
+
     loaders: list[jinja2.BaseLoader] = []
     if templates is not None:
         loaders.append(jinja2.FileSystemLoader(str(templates)))

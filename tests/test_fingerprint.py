@@ -7,7 +7,8 @@ import os
 import shutil
 from pathlib import Path
 
-from keptn_pagerduty.generator import Generation, generate, unchanged
+from keptn_pagerduty.current import unchanged
+from keptn_pagerduty.generator import Generation, generate
 from keptn_pagerduty.write import MANIFEST, write
 
 ROOT = Path(__file__).resolve().parent.parent
