@@ -104,7 +104,7 @@ def generate_command(profiles_dir: Path | None = None, output_dir: Path | None =
     """Render, prove and write every file for the profiles."""
     from .current import unchanged
     from .generator import generate
-    from .write import write
+    from .write import Staging
     console = Console.for_stderr(quiet)
     out: Path | None = None
     try:
@@ -115,11 +115,11 @@ def generate_command(profiles_dir: Path | None = None, output_dir: Path | None =
         if fast is not None and fast.current:
             _report_unchanged(fast.unchanged, out, fmt, console)
             return
-        with console.progress("checking profiles and proving webhooks") as progress:
+        with Staging(out) as staging, console.progress("checking profiles and proving webhooks") as progress:
             result = generate(settings.profiles_dir, settings.templates_dir, progress=progress.update, reuse=out,
-                              read=read)
+                              read=read, stage=staging)
             progress.step("writing files")
-            outcome = write(out, result.files, prune=prune, inputs=result.inputs(out), kept=result.kept)
+            outcome = staging.commit(result.made, prune=prune, inputs=result.inputs(out), kept=result.kept)
     except UserError as exc:
         _fail(exc, fmt, console, GENERATE_JSON, output=str(out or ""))
     out = settings.output_dir
@@ -134,7 +134,7 @@ def generate_command(profiles_dir: Path | None = None, output_dir: Path | None =
         console.action(verb, out / name)
     for name in outcome.extra:
         console.action("orphan", out / name, " (no profile makes it; --prune removes it)")
-    console.summary(f"{len(result.files) + len(result.kept)} files for {len(result.project_names())} project(s): "
+    console.summary(f"{len(result.made) + len(result.kept)} files for {len(result.project_names())} project(s): "
                     f"{len(outcome.created)} created, "
                     f"{len(outcome.updated)} updated, {len(outcome.unchanged)} unchanged, "
                     f"{len(outcome.removed)} removed; {result.report.simulations} sample events proven.")
@@ -167,10 +167,10 @@ def validate_command(profiles_dir: Path | None, templates_dir: Path | None, fmt:
     except UserError as exc:
         _fail(exc, fmt, console, VALIDATE_JSON)
     if fmt == "json":
-        _echo_json({**VALIDATE_JSON, "projects": [p.name for p in result.projects], "files": sorted(result.files),
+        _echo_json({**VALIDATE_JSON, "projects": result.project_names(), "files": sorted(result.files),
                     "simulations": result.report.simulations})
     else:
-        console.summary(f"ok: {len(result.files)} files for {len(result.projects)} project(s); "
+        console.summary(f"ok: {len(result.files)} files for {len(result.project_names())} project(s); "
                         f"{result.report.simulations} sample events proven.")
 
 
@@ -311,7 +311,7 @@ def preview_command(profile: Path | None, webhook: Path | None, event_file: Path
             from .generator import generate, subscriptions
             assert profile is not None
             settings = _settings(None, None, templates_dir, need=("templates",))
-            result = generate(profile.parent, settings.templates_dir)
+            result = generate(profile.parent, settings.templates_dir, jobs=1)  # keeps the model: see below
             previews = simulate_generated(result.files, subscriptions(result.projects), event)
     except UserError as exc:
         _fail(exc, fmt, console, PREVIEW_JSON)

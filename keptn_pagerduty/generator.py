@@ -1,18 +1,18 @@
-"""The whole flow, without a terminal: profiles -> model -> render -> prove -> files in memory.
+"""The whole flow, without a terminal: profiles -> model -> render -> prove -> files.
 
-`generate` returns every output file as bytes, or raises `UserError` with every problem found; nothing is
-written here (see `write`), so a failed run cannot touch the output folder.
+`generate` returns every output file as bytes, or writes them into a staging folder (`write.Staging`) from
+which `write.commit` moves them into place; it raises `UserError` with every problem found, and nothing in
+the output folder itself is touched here, so a failed run cannot change it.
 """
 
 from __future__ import annotations
 
 import gc
-import json
 import multiprocessing
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 from . import fingerprint, incremental, model, profiles, prove, render, write
 from .current import find_integration_keys
@@ -20,16 +20,18 @@ from .events import load_catalogue
 from .model import Project
 from .problems import Problem, UserError
 
-# Below this many webhooks a second process costs more than it saves.
-PARALLEL_THRESHOLD = 400
+# Below this many profiles a second process costs more than it saves.
+PARALLEL_PROFILES = 100
 
 
 @dataclass
 class Generation:
-    """What a run made: files in memory, and files of an earlier run that stay as they are (see `incremental`)."""
+    """What a run made: files (in memory or staged), and files of an earlier run kept as they are."""
 
-    files: dict[str, bytes] = field(default_factory=dict)
-    projects: list[Project] = field(default_factory=list)  # the projects made in this run
+    files: dict[str, bytes] = field(default_factory=dict)  # made in this run, unless they were staged
+    made: dict[str, str] = field(default_factory=dict)  # file name -> sha256 of every file made in this run
+    projects: list[Project] = field(default_factory=list)  # the model, when made in this process (jobs=1)
+    sources: dict[str, list[tuple[Path, ...]]] = field(default_factory=dict)  # project made -> its profiles' inputs
     report: prove.ProofReport = field(default_factory=prove.ProofReport)
     kept: dict[str, str] = field(default_factory=dict)  # file name -> sha256, as the earlier run wrote it
     kept_inputs: incremental.Record = field(default_factory=incremental.Record)
@@ -37,22 +39,21 @@ class Generation:
     read: dict[str, str] = field(default_factory=dict)  # digests of the input files, by manifest name
 
     def project_names(self) -> list[str]:
-        return sorted([p.name for p in self.projects] + list(self.kept_inputs.projects))
+        return sorted([*self.sources, *self.kept_inputs.projects])
 
     def digests(self) -> dict[str, str]:
         """Every file of the output, made or kept, by name."""
-        return dict(sorted(({n: fingerprint.sha256(d) for n, d in self.files.items()} | self.kept).items()))
+        return dict(sorted((self.made | self.kept).items()))
 
     def inputs(self, root: Path) -> dict[str, object]:
         """The manifest's record of what this run read, relative to the output folder `root`."""
         base = fingerprint.base(self.templates, render.default_templates())
-        digests = self.read
         record = incremental.Record(dict(self.kept_inputs.profiles), dict(self.kept_inputs.projects))
-        for project in self.projects:
-            entries = incremental.record_of(project.profiles, root)
+        for name, sources in self.sources.items():
+            entries = incremental.record_of(name, sources, root)
             record.profiles.update(entries)
-            record.projects[project.name] = incremental.project_fingerprint(entries, base, root, digests)
-        return record.manifest(root, base, digests)
+            record.projects[name] = incremental.project_fingerprint(entries, base, root, self.read)
+        return record.manifest(root, base, self.read)
 
 
 Progress = Callable[[int, int], None]  # (projects done, projects in all)
@@ -60,27 +61,30 @@ Progress = Callable[[int, int], None]  # (projects done, projects in all)
 
 def generate(profiles_dir: Path, templates: Path | None = None, jobs: int | None = None,
              progress: Progress | None = None, reuse: Path | None = None,
-             read: dict[str, str] | None = None) -> Generation:
-    """Load, build, render and prove everything; the files are returned, not written.
+             read: dict[str, str] | None = None, stage: write.Staging | None = None) -> Generation:
+    """Load, build, render and prove everything; raise `UserError` with every problem found.
 
-    Projects are independent once the model is built, so large fleets are rendered and proven by `jobs`
-    processes (default: one per core, when forking is available and the fleet is large enough). With
-    `reuse` (the output folder of an earlier run), projects whose inputs are unchanged since that run and
-    whose files are intact take their files from there: same inputs, same bytes, nothing to prove again.
-    `read` caches the digests of input files by manifest name (see `current.unchanged`), so that no input
-    is read twice in one run.
+    Large fleets are made by `jobs` forked processes (default: one per core, from PARALLEL_PROFILES
+    profiles on), each loading, proving and writing whole projects of its share, so that no process ever
+    holds the whole fleet. With `reuse` (the output folder of an earlier run), projects whose inputs are
+    unchanged since that run and whose files are intact are kept as they are: same inputs, same bytes,
+    nothing to prove again. `read` caches the digests of input files by manifest name (see
+    `current.unchanged`), so that no input is read twice in one run. With `stage`, files are written there
+    as each project is proven, and only their digests are kept in memory.
     """
     read = {} if read is None else read
     # The run allocates millions of short-lived, acyclic objects: the cycle collector only costs time here.
     collecting = gc.isenabled()
     gc.disable()
     try:
-        loaded, plan = _load(profiles_dir, templates, reuse, read)
-        projects = model.build(loaded)
-        jobs = _jobs(projects, jobs)
-        if jobs > 1:
-            parts = _parallel(projects, templates, jobs, progress)
-        else:
+        paths, plan = _plan(profiles_dir, templates, reuse, read)
+        jobs = _jobs(len(paths), jobs)
+        parts = _parallel(profiles_dir, paths, plan, reuse, templates, jobs, progress, stage) if jobs > 1 else None
+        projects: list[Project] = []
+        if parts is None:  # one process, or the fleet could not be split by project (see _parallel)
+            if stage is not None:
+                stage.clear()
+            projects = model.build(_load(profiles_dir, paths, plan, reuse))
             done = [0]
 
             def tick() -> None:
@@ -88,125 +92,185 @@ def generate(profiles_dir: Path, templates: Path | None = None, jobs: int | None
                 if progress is not None:
                     progress(done[0], len(projects))
 
-            parts = [_render_and_prove(projects, templates, tick)]
+            parts = [_make(projects, templates, tick, stage)]
     finally:
         if collecting:
             gc.enable()
     result = Generation(projects=projects, templates=templates, kept=plan.kept_files(), kept_inputs=plan.kept,
                         read=read)
     problems: list[Problem] = []
-    for files, found, report in parts:
-        result.files.update(files)
-        problems.extend(found)
-        result.report.simulations += report.simulations
-        result.report.distinct_requests += report.distinct_requests
+    for part in parts:
+        result.files.update(part.files)
+        result.made.update(part.made)
+        result.sources.update(part.sources)
+        problems.extend(part.problems)
+        result.report.simulations += part.simulations
+        result.report.distinct_requests += part.distinct_requests
     if problems:
         raise UserError(problems)
     result.files = dict(sorted(result.files.items()))
-    leaks = find_integration_keys(result.files)
-    if leaks:
-        raise UserError(leaks)
+    result.made = dict(sorted(result.made.items()))
+    result.sources = dict(sorted(result.sources.items()))
     return result
 
 
-def _load(profiles_dir: Path, templates: Path | None, root: Path | None,
-          read: dict[str, str]) -> tuple[list[profiles.Profile], incremental.Plan]:
-    """The profiles to generate from; with `root`, only those of projects that cannot be kept from there."""
-    if root is None or not profiles_dir.is_dir():
-        return profiles.load_profiles(profiles_dir), incremental.Plan(load=[])
-    found = [p.resolve() for p in profiles.discover(profiles_dir)]
+def _plan(profiles_dir: Path, templates: Path | None, root: Path | None,
+          read: dict[str, str]) -> tuple[list[Path], incremental.Plan]:
+    """The profiles to load; with `root`, only those of projects that cannot be kept from there."""
+    found = sorted(p.resolve() for p in profiles.discover(profiles_dir)) if profiles_dir.is_dir() else []
+    if root is None or not found:
+        return found, incremental.Plan(load=[])
     plan = incremental.plan(found, root, fingerprint.base(templates, render.default_templates()), read)
-    loaded = profiles.load_profiles(profiles_dir, only=plan.load)
+    return plan.load, plan
+
+
+def _load(profiles_dir: Path, paths: list[Path], plan: incremental.Plan, root: Path | None) -> list[profiles.Profile]:
+    loaded = profiles.load_profiles(profiles_dir, only=paths)
     joined = {p.data["project"] for p in loaded} & set(plan.kept.projects)
-    if joined:  # a new or changed profile adds to a project that was to be kept
-        loaded += profiles.load_profiles(profiles_dir, only=plan.release(joined, found, root))
-    return loaded, plan
+    if joined and root is not None:  # a new or changed profile adds to a project that was to be kept
+        loaded += profiles.load_profiles(profiles_dir, only=plan.release(joined, _found(profiles_dir), root))
+    return loaded
 
 
-Part = tuple[dict[str, bytes], list[Problem], prove.ProofReport]
+def _found(profiles_dir: Path) -> list[Path]:
+    return [p.resolve() for p in profiles.discover(profiles_dir)]
 
 
-def _render_and_prove(projects: list[Project], templates: Path | None, tick: Callable[[], None]) -> Part:
-    env = render.environment(templates)
-    problems: list[Problem] = []
-    prover = prove.Prover()
-    output: dict[str, bytes] = {}
-    for project in projects:
+@dataclass
+class _Part:
+    """What one process made; small when staged, as it travels back from a worker."""
+
+    files: dict[str, bytes] = field(default_factory=dict)
+    made: dict[str, str] = field(default_factory=dict)
+    sources: dict[str, list[tuple[Path, ...]]] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    simulations: int = 0
+    distinct_requests: int = 0
+    groups: list[tuple[str, int]] = field(default_factory=list)  # (project, the group of profiles it came from)
+
+
+class _Maker:
+    """Renders, proves and keeps (or stages) the files of one project after another."""
+
+    def __init__(self, templates: Path | None, stage: write.Staging | None):
+        self.env = render.environment(templates)
+        self.prover = prove.Prover()
+        self.stage = stage
+        self.part = _Part()
+
+    def make(self, project: Project) -> None:
+        part = self.part
         try:
-            files = render.webhook_files(project, render.webhooks(project), env)
-            prover.prove(files)
+            files = render.webhook_files(project, render.webhooks(project), self.env)
+            self.prover.prove(files)
         except UserError as exc:
-            problems.extend(exc.problems)
-            tick()
-            continue
-        if not problems:
-            for file in files:
-                output[file.output_path] = file.text.encode()
-            for name, text in render.project_files(project, files, prover.report, env).items():
-                output[f"{project.name}/{name}"] = text.encode()
+            part.problems.extend(exc.problems)
+            return
+        output = {file.output_path: file.text.encode() for file in files}
+        for name, text in render.project_files(project, files, self.prover.report, self.env).items():
+            output[f"{project.name}/{name}"] = text.encode()
+        self.prover.report.proofs.clear()  # the sample bodies now live in the files
+        part.problems.extend(find_integration_keys(output))
+        part.sources[project.name] = [p.inputs for p in project.profiles]
+        if part.problems:
+            return
+        for name, data in output.items():
+            part.made[name] = fingerprint.sha256(data)
+            if self.stage is not None:
+                self.stage.put(name, data)
+        if self.stage is None:
+            part.files.update(output)
+
+    def done(self) -> _Part:
+        part = self.part
+        if part.problems:
+            part.files, part.made = {}, {}
+        part.simulations = self.prover.report.simulations
+        part.distinct_requests = self.prover.report.distinct_requests
+        return part
+
+
+def _make(projects: list[Project], templates: Path | None, tick: Callable[[], None],
+          stage: write.Staging | None) -> _Part:
+    maker = _Maker(templates, stage)
+    for project in projects:
+        maker.make(project)
         tick()
-    report = prover.report
-    # The sample bodies now live in the scripts; only the counts travel back.
-    return ({} if problems else output), problems, prove.ProofReport(simulations=report.simulations,
-                                                                     distinct_requests=report.distinct_requests)
+    return maker.done()
 
 
-def _jobs(projects: list[Project], jobs: int | None) -> int:
+def _jobs(profile_count: int, jobs: int | None) -> int:
     if jobs is not None:
         return max(1, jobs)
-    webhooks = sum(len(p.notifications) for p in projects)
-    if webhooks < PARALLEL_THRESHOLD or "fork" not in multiprocessing.get_all_start_methods():
+    if profile_count < PARALLEL_PROFILES or "fork" not in multiprocessing.get_all_start_methods():
         return 1
-    return min(os.cpu_count() or 1, len(projects), 4)
+    return min(os.cpu_count() or 1, 4)
 
 
-_WORK: tuple[list[Project], Path | None, int, Any] | None = None
+_WORK: tuple | None = None
 
 
-def _parallel(projects: list[Project], templates: Path | None, jobs: int, progress: Progress | None) -> list[Part]:
-    """Fork `jobs` workers that inherit the model (nothing is pickled on the way in)."""
+def _parallel(profiles_dir: Path, paths: list[Path], plan: incremental.Plan, root: Path | None,
+              templates: Path | None, jobs: int, progress: Progress | None,
+              stage: write.Staging | None) -> list[_Part] | None:
+    """Fork `jobs` workers, each making whole projects from a share of the profiles.
+
+    Profiles are grouped by the project they name (`profiles.group_by_project`, a quick reading); each
+    worker loads its groups itself, so no process holds the whole fleet. None when the quick reading
+    proves wrong (two groups make one project): the caller then makes everything in one process.
+    """
     global _WORK
+    groups = profiles.group_by_project(paths)
+    if len(groups) < 2 or any(key in plan.kept.projects for key in groups):
+        return None  # a new or changed profile adds to a project that was to be kept: rare, made in one process
+    ordered = [groups[key] for key in sorted(groups)]
     context = multiprocessing.get_context("fork")
     counter = context.Value("i", 0)
-    _WORK = (projects, templates, jobs, counter)
+    _WORK = (profiles_dir, ordered, templates, jobs, counter, stage)
+    gc.freeze()  # objects made so far stay where they are: the workers share their pages instead of copying
     try:
-        with context.Pool(jobs) as pool:
-            pending = pool.map_async(_work, range(jobs))
+        with context.Pool(min(jobs, len(ordered))) as pool:
+            pending = pool.map_async(_work, range(min(jobs, len(ordered))))
             while not pending.ready():
                 pending.wait(0.1)
                 if progress is not None:
-                    progress(counter.value, len(projects))
-            return pending.get()
+                    progress(counter.value, len(ordered))
+            parts = pending.get()
     finally:
         _WORK = None
+        gc.unfreeze()
+    made_by: dict[str, int] = {}
+    for part in parts:
+        for project, group in part.groups:
+            if made_by.setdefault(project, group) != group:
+                return None
+    return parts
 
 
-def _work(index: int) -> Part:
+def _work(index: int) -> _Part:
     assert _WORK is not None
-    projects, templates, jobs, counter = _WORK
-
-    def tick() -> None:
+    profiles_dir, groups, templates, jobs, counter, stage = _WORK
+    maker = _Maker(templates, stage)
+    start, end = _share(len(groups), min(jobs, len(groups)), index)
+    for number in range(start, end):
+        try:
+            projects = model.build(profiles.load_profiles(profiles_dir, only=groups[number]))
+        except UserError as exc:
+            maker.part.problems.extend(exc.problems)
+            projects = []
+        for project in projects:
+            maker.part.groups.append((project.name, number))
+            maker.make(project)
         with counter.get_lock():
             counter.value += 1
+    return maker.done()
 
-    return _render_and_prove(_share(projects, jobs)[index], templates, tick)
 
-
-def _share(projects: list[Project], jobs: int) -> list[list[Project]]:
-    """Split projects evenly between workers, keeping projects with the same settings together.
-
-    A worker proves each distinct request once; projects whose notifications have the same settings make
-    the same requests, so keeping them together keeps any request from being proven by two workers.
-    """
-    groups: dict[str, list[Project]] = {}
-    for project in projects:
-        key = json.dumps(sorted(json.dumps([n.event.type, n.settings, n.keptn, n.pagerduty], sort_keys=True)
-                                for n in project.notifications))
-        groups.setdefault(key, []).append(project)
-    # Groups stay contiguous and the shares equal: at most jobs - 1 groups are split between two workers.
-    ordered = [project for key in sorted(groups) for project in groups[key]]
-    size = -(-len(ordered) // jobs)
-    return [ordered[i * size:(i + 1) * size] for i in range(jobs)]
+def _share(count: int, jobs: int, index: int) -> tuple[int, int]:
+    """The contiguous range of `count` groups that worker `index` of `jobs` makes: shares differ by one at most."""
+    size, extra = divmod(count, jobs)
+    start = index * size + min(index, extra)
+    return start, start + size + (1 if index < extra else 0)
 
 
 def subscriptions(projects: list[Project]) -> dict[str, dict]:

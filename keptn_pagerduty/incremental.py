@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import fingerprint, write
-from .profiles import Profile
 
 
 @dataclass
@@ -34,11 +33,11 @@ class Record:
                 "profiles": dict(sorted(self.profiles.items()))}
 
 
-def record_of(profiles: list[Profile], root: Path) -> dict[str, dict]:
-    """The profile entries of a `Record` for loaded profiles."""
-    return {fingerprint.relative(p.inputs[0], root): {
-        "project": p.data["project"], "extends": [fingerprint.relative(path, root) for path in p.inputs[1:]]}
-        for p in profiles}
+def record_of(project: str, sources: list[tuple[Path, ...]], root: Path) -> dict[str, dict]:
+    """The profile entries of a `Record` for one project: each profile's inputs (itself, then what it extends)."""
+    return {fingerprint.relative(inputs[0], root): {
+        "project": project, "extends": [fingerprint.relative(path, root) for path in inputs[1:]]}
+        for inputs in sources}
 
 
 def project_fingerprint(entries: dict[str, dict], base: str, root: Path, digests: dict[str, str]) -> str:

@@ -7,7 +7,6 @@ would pick (subscription filter, then service -> stage -> project lookup) and si
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from urllib.parse import urlsplit
 
 from . import pagerduty

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -79,6 +80,42 @@ def discover(folder: Path) -> list[Path]:
     """Profiles are the *.yaml/*.yml files of a folder; names starting with `_` are shared files to extend."""
     files = [p for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and not p.name.startswith("_")]
     return sorted(files, key=lambda p: p.name)
+
+
+# A top-level `project:` or `extends:` line with a plain or quoted value, read without parsing YAML.
+_TOP_LEVEL = re.compile(r"""^(project|extends):[ \t]*(["']?)([^"'#\n]+?)\2[ \t]*(?:#.*)?$""", re.MULTILINE)
+
+
+def peek_project(path: Path) -> str | None:
+    """The project a profile names, read quickly and only to group profiles; None when not plain to see.
+
+    Loading has the last word: a grouping that proves wrong is detected and undone (`generator._parallel`).
+    """
+    seen: set[Path] = set()
+    while path not in seen and len(seen) < 10:
+        seen.add(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return None
+        found: dict[str, list[str]] = {}
+        for match in _TOP_LEVEL.finditer(text):
+            found.setdefault(match.group(1), []).append(match.group(3))
+        if len(found.get("project", [])) == 1:
+            return found["project"][0]
+        if "project" in found or len(found.get("extends", [])) != 1:
+            return None
+        path = (path.parent / found["extends"][0]).resolve()
+    return None
+
+
+def group_by_project(paths: list[Path]) -> dict[str, list[Path]]:
+    """Profiles by the project they name (see `peek_project`); a profile not plain to read stands alone."""
+    groups: dict[str, list[Path]] = {}
+    for path in sorted(paths):
+        project = peek_project(path)
+        groups.setdefault(project if project is not None else f"\0{path}", []).append(path)
+    return groups
 
 
 def load_profiles(folder: Path, display_root: Path | None = None, only: list[Path] | None = None) -> list[Profile]:

@@ -1,9 +1,10 @@
 """Write generated files safely, and compare a folder with what would be generated.
 
-Everything is rendered and proven in memory first. Then each file is written atomically (temporary file in
-the same folder, then rename), files whose bytes are unchanged are left alone, and a manifest records what
-the generator owns, so that it never overwrites or deletes a file it did not write. A lock file keeps two
-runs from interleaving.
+Files are staged in a hidden folder inside the output folder while they are rendered and proven, and moved
+into place by rename only when every proof has passed (`Staging`): a reader never sees half a file, and a
+failed run changes nothing. Files whose bytes are unchanged are left alone, and a manifest records what the
+generator owns, so that it never overwrites or deletes a file it did not write. A lock file keeps two runs
+from interleaving.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -20,6 +22,7 @@ from .problems import Problem, UserError
 
 MANIFEST = ".keptn-pagerduty-manifest.json"
 LOCK = ".keptn-pagerduty.lock"
+STAGING = ".keptn-pagerduty-staging"
 
 
 @dataclass
@@ -137,34 +140,112 @@ def check(root: Path, files: dict[str, bytes], inputs: dict | None = None) -> Ou
 
 def write(root: Path, files: dict[str, bytes], prune: bool = False, inputs: dict | None = None,
           kept: dict[str, str] | None = None) -> Outcome:
-    """Write `files` under `root` atomically; with `prune`, remove owned files that are no longer generated.
+    """Write `files` under `root` (through a `Staging`); with `prune`, remove owned files no longer generated.
 
     `kept` names files of the last run that stay as they are (see `incremental`), with their digests. `inputs`
     (see `fingerprint`) is recorded in the manifest, so a later run can trust unchanged inputs.
     """
-    kept = kept or {}
-    root.mkdir(parents=True, exist_ok=True)
-    with _Lock(root):
+    with Staging(root) as staging:
+        for name in sorted(files):
+            staging.put(name, files[name])
+        return staging.commit({name: sha256(data) for name, data in files.items()}, prune, inputs, kept)
+
+
+class Staging:
+    """The output folder, locked, with a hidden folder in it where a run puts its files first.
+
+    Files are written into the staging folder as they are made (by worker processes too); `commit` then
+    checks for conflicts, moves them into place by rename (a reader never sees half a file; a new project
+    folder moves in one rename) and writes the manifest. Nothing outside the staging folder changes before
+    `commit`, and leaving the block removes the staging folder, so a failed run leaves the output folder as
+    it was (and removes it again if the run created it).
+    """
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.path = root / STAGING
+        self._folders: set[str] = set()
+        self._created = False
+        self._lock = _Lock(root)
+
+    def __enter__(self) -> "Staging":
+        global _UMASK
+        self._created = not os.path.lexists(self.root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._lock.__enter__()
+        shutil.rmtree(self.path, ignore_errors=True)  # left by a run that was killed; we hold the lock
+        self.path.mkdir()
+        _UMASK = os.umask(0o022)
+        os.umask(_UMASK)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+        self._lock.__exit__()
+        if self._created and not any(self.root.iterdir()):
+            self.root.rmdir()
+
+    def clear(self) -> None:
+        """Forget everything staged so far."""
+        shutil.rmtree(self.path, ignore_errors=True)
+        self.path.mkdir()
+        self._folders.clear()
+
+    def put(self, name: str, data: bytes) -> None:
+        """Stage one file, unless the output folder already holds exactly these bytes under that name."""
+        safe_relative(name)
+        try:
+            with open(os.path.join(self.root, name), "rb") as current:
+                if current.read(len(data) + 1) == data:
+                    return
+        except OSError:
+            pass
+        path = os.path.join(self.path, name)
+        folder = os.path.dirname(path)
+        if folder not in self._folders:
+            os.makedirs(folder, exist_ok=True)
+            self._folders.add(folder)
+        mode = 0o755 if name.endswith(".sh") else 0o644
+        handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+            if mode & _UMASK:  # the umask narrowed the mode given to open
+                os.fchmod(handle, mode)
+
+    def commit(self, made: dict[str, str], prune: bool = False, inputs: dict | None = None,
+               kept: dict[str, str] | None = None) -> Outcome:
+        """Move the staged files into place and record `made` and `kept` (name -> sha256) in the manifest.
+
+        A file of `made` that was not staged already had these bytes in the output folder.
+        """
+        root, kept = self.root, kept or {}
         owned = read_manifest(root)
-        problems = _conflicts(root, files, owned)
+        problems = _conflicts(root, made, owned)
         if problems:
             raise UserError(problems)
-        outcome = Outcome(unchanged=sorted(kept))
-        folders: set[Path] = set()
-        for name in sorted(files):
-            target = root / safe_relative(name)
-            try:
-                size = target.stat().st_size
-            except FileNotFoundError:
-                size = -1
-            if size == len(files[name]) and target.read_bytes() == files[name]:
-                outcome.unchanged.append(name)
+        outcome = Outcome(unchanged=list(kept))
+        by_folder: dict[str, list[str]] = {}
+        for name in made:
+            by_folder.setdefault(name.split("/", 1)[0], []).append(name)
+        for top, names in sorted(by_folder.items()):
+            staged_top = self.path / top
+            if not os.path.lexists(root / top) and all(os.path.lexists(self.path / n) for n in names):
+                os.rename(staged_top, root / top)  # a new project folder: one rename
+                outcome.created.extend(names)
                 continue
-            (outcome.updated if size >= 0 else outcome.created).append(name)
-            _atomic_write(target, files[name], folders)
-        outcome.unchanged.sort()
-        leftovers = sorted(owned - set(files) - set(kept))
-        recorded = {name: sha256(data) for name, data in files.items()} | kept
+            for name in names:
+                staged = os.path.join(self.path, name)
+                if not os.path.lexists(staged):
+                    outcome.unchanged.append(name)
+                    continue
+                target = root / name
+                (outcome.updated if os.path.lexists(target) else outcome.created).append(name)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(staged, target)
+        for names in (outcome.created, outcome.updated, outcome.unchanged):
+            names.sort()
+        leftovers = sorted(owned - set(made) - set(kept))
+        recorded = made | kept
         if prune:
             for name in leftovers:
                 target = root / safe_relative(name)
@@ -181,6 +262,9 @@ def write(root: Path, files: dict[str, bytes], prune: bool = False, inputs: dict
         return outcome
 
 
+_UMASK = 0o022
+
+
 def _manifest_bytes(digests: dict[str, str], inputs: dict | None, orphans: list[str] = ()) -> bytes:
     data: dict[str, object] = {
         "generator": "keptn-pagerduty",
@@ -195,10 +279,14 @@ def _manifest_bytes(digests: dict[str, str], inputs: dict | None, orphans: list[
     return (json.dumps(data, indent=2) + "\n").encode()
 
 
-def _conflicts(root: Path, files: dict[str, bytes], owned: set[str]) -> list[Problem]:
+def _conflicts(root: Path, made: dict[str, str], owned: set[str]) -> list[Problem]:
+    """Links and foreign files in the way. Names under a top-level folder that does not exist are clear."""
     problems = []
     checked: set[Path] = set()
-    for name in sorted(files):
+    absent = {top for top in {name.split("/", 1)[0] for name in made} if not os.path.lexists(root / top)}
+    for name in sorted(made):
+        if name.split("/", 1)[0] in absent:
+            continue
         target = root / safe_relative(name)
         parent = root
         for part in safe_relative(name).parts[:-1]:
@@ -213,7 +301,7 @@ def _conflicts(root: Path, files: dict[str, bytes], owned: set[str]) -> list[Pro
         if target.is_symlink():
             problems.append(Problem(str(target), message="is a symlink; the generator does not write through links",
                                     hint="remove the link, or generate into another folder"))
-        elif name not in owned and target.exists() and target.read_bytes() != files[name]:
+        elif name not in owned and target.exists() and (not target.is_file() or sha256(target.read_bytes()) != made[name]):
             problems.append(Problem(str(target), message="exists and was not written by this generator",
                                     hint="move it away, or generate into another folder"))
     return problems

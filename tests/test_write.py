@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from keptn_pagerduty.problems import UserError
-from keptn_pagerduty.write import LOCK, MANIFEST, check, safe_relative, write
+from keptn_pagerduty.write import LOCK, MANIFEST, STAGING, Staging, check, safe_relative, write
 
 
 def test_creates_then_leaves_unchanged_files_alone(tmp_path: Path) -> None:
@@ -104,3 +104,30 @@ def test_manifest_records_digests_and_inputs(tmp_path: Path) -> None:
     assert verify(tmp_path, manifest["files"]).current
     (tmp_path / "a").write_bytes(b"2")
     assert verify(tmp_path, manifest["files"]).stale == ["a"]
+
+
+def test_a_failed_run_leaves_the_output_folder_as_it_was(tmp_path: Path) -> None:
+    write(tmp_path / "out", {"p/a.txt": b"1"})
+    before = sorted((p.relative_to(tmp_path), p.read_bytes()) for p in (tmp_path / "out").rglob("*") if p.is_file())
+    with pytest.raises(RuntimeError), Staging(tmp_path / "out") as staging:
+        staging.put("p/a.txt", b"2")
+        staging.put("q/b.txt", b"new")
+        raise RuntimeError("a proof failed")
+    after = sorted((p.relative_to(tmp_path), p.read_bytes()) for p in (tmp_path / "out").rglob("*") if p.is_file())
+    assert after == before and not (tmp_path / "out" / STAGING).exists() and not (tmp_path / "out" / LOCK).exists()
+    with pytest.raises(RuntimeError), Staging(tmp_path / "new") as staging:
+        staging.put("p/a.txt", b"1")
+        raise RuntimeError("a proof failed")
+    assert not (tmp_path / "new").exists()  # the run created it, and takes it away again
+
+
+def test_new_folders_move_into_place_whole_and_unchanged_files_are_not_staged(tmp_path: Path) -> None:
+    write(tmp_path, {"old/a.txt": b"1", "old/b.txt": b"1"})
+    with Staging(tmp_path) as staging:
+        for name, data in {"old/a.txt": b"1", "old/b.txt": b"2", "new/x/y.sh": b"#!/bin/sh\n"}.items():
+            staging.put(name, data)
+        assert sorted(p.relative_to(staging.path).as_posix() for p in staging.path.rglob("*") if p.is_file()) == [
+            "new/x/y.sh", "old/b.txt"]
+        outcome = staging.commit({"old/a.txt": "x", "old/b.txt": "y", "new/x/y.sh": "z"})
+    assert (outcome.created, outcome.updated, outcome.unchanged) == (["new/x/y.sh"], ["old/b.txt"], ["old/a.txt"])
+    assert os.access(tmp_path / "new/x/y.sh", os.X_OK) and (tmp_path / "old/b.txt").read_bytes() == b"2"
