@@ -118,7 +118,9 @@ def _plan(profiles_dir: Path, templates: Path | None, root: Path | None,
           read: dict[str, str]) -> tuple[list[Path], incremental.Plan]:
     """The profiles to load; with `root`, only those of projects that cannot be kept from there."""
     found = sorted(p.resolve() for p in profiles.discover(profiles_dir)) if profiles_dir.is_dir() else []
-    if root is None or not found:
+    if not found:
+        profiles.load_profiles(profiles_dir)  # raises: no folder, or no profiles in it
+    if root is None:
         return found, incremental.Plan(load=[])
     plan = incremental.plan(found, root, fingerprint.base(templates, render.default_templates()), read)
     return plan.load, plan
@@ -251,10 +253,11 @@ def _work(index: int) -> _Part:
     assert _WORK is not None
     profiles_dir, groups, templates, jobs, counter, stage = _WORK
     maker = _Maker(templates, stage)
+    shared: dict = {}  # the files that the profiles extend, loaded once per worker
     start, end = _share(len(groups), min(jobs, len(groups)), index)
     for number in range(start, end):
         try:
-            projects = model.build(profiles.load_profiles(profiles_dir, only=groups[number]))
+            projects = model.build(profiles.load_profiles(profiles_dir, only=groups[number], shared=shared))
         except UserError as exc:
             maker.part.problems.extend(exc.problems)
             projects = []

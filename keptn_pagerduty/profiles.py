@@ -118,19 +118,24 @@ def group_by_project(paths: list[Path]) -> dict[str, list[Path]]:
     return groups
 
 
-def load_profiles(folder: Path, display_root: Path | None = None, only: list[Path] | None = None) -> list[Profile]:
-    """Load every profile of `folder` (or `only` these of them); raise one `UserError` holding every problem found."""
+def load_profiles(folder: Path, display_root: Path | None = None, only: list[Path] | None = None,
+                  shared: dict[Path, Source] | None = None) -> list[Profile]:
+    """Load every profile of `folder` (or `only` these of them); raise one `UserError` holding every problem found.
+
+    `shared` keeps the files that loaded cleanly across calls, so that loading a fleet group by group
+    reads the files they all extend once.
+    """
     if not folder.is_dir():
         raise UserError([Problem(str(folder), message="profiles folder not found",
                                  hint="pass the folder that holds your profiles, e.g. --profiles profiles")])
-    loader = _Loader(display_root or folder.parent)
+    loader = _Loader(display_root or folder.parent, shared)
     profiles = []
-    found = discover(folder)
-    for path in found if only is None else only:
+    found = discover(folder) if only is None else only
+    for path in found:
         profile = loader.profile(path)
         if profile is not None:
             profiles.append(profile)
-    if not found and not loader.problems:
+    if only is None and not found and not loader.problems:
         loader.problems.append(Problem(str(folder), message="no profiles (*.yaml) in this folder",
                                        hint="add a profile; see profiles/ in the project for examples"))
     if loader.problems:
@@ -139,10 +144,11 @@ def load_profiles(folder: Path, display_root: Path | None = None, only: list[Pat
 
 
 class _Loader:
-    def __init__(self, display_root: Path):
+    def __init__(self, display_root: Path, shared: dict[Path, Source] | None = None):
         self.display_root = display_root
         self.problems: list[Problem] = []
         self.sources: dict[Path, Source | None] = {}
+        self.shared = {} if shared is None else shared
 
     def display(self, path: Path) -> str:
         try:
@@ -150,9 +156,12 @@ class _Loader:
         except ValueError:
             return path.as_posix()
 
-    def source(self, path: Path) -> Source | None:
+    def source(self, path: Path, extended: bool = False) -> Source | None:
         key = path.resolve()
+        if key in self.shared:
+            self.sources[key] = self.shared[key]
         if key not in self.sources:
+            before = len(self.problems)
             try:
                 source = yamlsource.load(path, self.display(path))
             except UserError as exc:
@@ -166,11 +175,13 @@ class _Loader:
                 else:
                     self.problems.extend(validate(source, partial=True))
             self.sources[key] = source
+            if source is not None and extended and len(self.problems) == before:
+                self.shared[key] = source
         return self.sources[key]
 
-    def layers(self, path: Path, chain: tuple[Path, ...]) -> list[Source] | None:
+    def layers(self, path: Path, chain: tuple[Path, ...], extended: bool = False) -> list[Source] | None:
         """The files a profile is built from, most general first, following `extends`."""
-        source = self.source(path)
+        source = self.source(path, extended)
         if source is None:
             return None
         parent = source.data.get("extends")
@@ -186,7 +197,7 @@ class _Loader:
             self.problems.append(source.problem(("extends",), f"`extends` names a file that does not exist: {parent}",
                                                 "give the path relative to this profile, e.g. _defaults.yaml"))
             return None
-        below = self.layers(target, chain + (target.resolve(),))
+        below = self.layers(target, chain + (target.resolve(),), extended=True)
         return None if below is None else below + [source]
 
     def profile(self, path: Path) -> Profile | None:
