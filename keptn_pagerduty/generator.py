@@ -10,6 +10,8 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
+import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -152,22 +154,46 @@ class _Part:
 
 
 class _Maker:
-    """Renders, proves and keeps (or stages) the files of one project after another."""
+    """Renders, proves and keeps (or stages) the files of one project after another.
 
-    def __init__(self, templates: Path | None, stage: write.Staging | None):
+    With a `prove.ProofStore` shared between processes, a project that needs a request another process is
+    proving right now waits in `later` while other projects are made.
+    """
+
+    def __init__(self, templates: Path | None, stage: write.Staging | None, store: prove.ProofStore | None = None):
         self.env = render.environment(templates)
-        self.prover = prove.Prover()
+        self.prover = prove.Prover(store)
         self.stage = stage
         self.part = _Part()
+        self.later: list[tuple[Project, list]] = []
 
-    def make(self, project: Project) -> None:
-        part = self.part
+    def make(self, project: Project, files: list | None = None) -> None:
         try:
-            files = render.webhook_files(project, render.webhooks(project), self.env)
+            if files is None:
+                files = render.webhook_files(project, render.webhooks(project), self.env)
+            if not self.prover.ready(files):
+                self.later.append((project, files))
+                return
             self.prover.prove(files)
         except UserError as exc:
-            part.problems.extend(exc.problems)
+            self.part.problems.extend(exc.problems)
             return
+        self._keep(project, files)
+
+    def finish(self, patience: float = 600.0) -> None:
+        """Make the projects that waited; give up waiting (and prove here) after `patience` seconds."""
+        deadline = time.monotonic() + patience
+        while self.later:
+            waiting, self.later = self.later, []
+            for project, files in waiting:
+                if time.monotonic() > deadline:
+                    self.prover.forget_store()
+                self.make(project, files)
+            if self.later and len(self.later) == len(waiting):
+                time.sleep(0.005)
+
+    def _keep(self, project: Project, files: list) -> None:
+        part = self.part
         output = {file.output_path: file.text.encode() for file in files}
         for name, text in render.project_files(project, files, self.prover.report, self.env).items():
             output[f"{project.name}/{name}"] = text.encode()
@@ -184,6 +210,7 @@ class _Maker:
             part.files.update(output)
 
     def done(self) -> _Part:
+        self.finish()
         part = self.part
         if part.problems:
             part.files, part.made = {}, {}
@@ -228,10 +255,11 @@ def _parallel(profiles_dir: Path, paths: list[Path], plan: incremental.Plan, roo
     ordered = [groups[key] for key in sorted(groups)]
     context = multiprocessing.get_context("fork")
     counter = context.Value("i", 0)
-    _WORK = (profiles_dir, ordered, templates, jobs, counter, stage)
+    proofs = tempfile.TemporaryDirectory(prefix="keptn-pagerduty-proofs-")
+    _WORK = (profiles_dir, ordered, templates, jobs, counter, stage, prove.ProofStore(Path(proofs.name)))
     gc.freeze()  # objects made so far stay where they are: the workers share their pages instead of copying
     try:
-        with context.Pool(min(jobs, len(ordered))) as pool:
+        with proofs, context.Pool(min(jobs, len(ordered))) as pool:
             pending = pool.map_async(_work, range(min(jobs, len(ordered))))
             while not pending.ready():
                 pending.wait(0.1)
@@ -251,8 +279,8 @@ def _parallel(profiles_dir: Path, paths: list[Path], plan: incremental.Plan, roo
 
 def _work(index: int) -> _Part:
     assert _WORK is not None
-    profiles_dir, groups, templates, jobs, counter, stage = _WORK
-    maker = _Maker(templates, stage)
+    profiles_dir, groups, templates, jobs, counter, stage, store = _WORK
+    maker = _Maker(templates, stage, store)
     shared: dict = {}  # the files that the profiles extend, loaded once per worker
     start, end = _share(len(groups), min(jobs, len(groups)), index)
     for number in range(start, end):

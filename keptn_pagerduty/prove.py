@@ -13,9 +13,13 @@ file, but simulated only once per distinct request.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import pickle
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from . import events, pagerduty
@@ -88,28 +92,104 @@ class _ShapeProof:
     exact_only: bool = False  # substitution failed its check: simulate every notification's samples
 
 
+class ProofStore:
+    """Proofs shared by the processes of one run, as files in a folder: a request proven by one process is
+    not proven again by another.
+
+    A process claims a request before proving it (an exclusive create), so that two never prove the same
+    one at once; one that finds a claim without a proof yet makes other projects first (`Prover.ready`).
+    """
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+
+    def get(self, key: str) -> _ShapeProof | None:
+        try:
+            return pickle.loads((self.folder / f"{key}.proof").read_bytes())
+        except FileNotFoundError:
+            return None
+
+    def claim(self, key: str) -> bool:
+        try:
+            os.close(os.open(self.folder / f"{key}.claim", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            return False
+        return True
+
+    def put(self, key: str, proof: _ShapeProof) -> None:
+        temp = self.folder / f"{key}.{os.getpid()}.tmp"
+        temp.write_bytes(pickle.dumps(proof))
+        os.replace(temp, self.folder / f"{key}.proof")
+
+
 class Prover:
     """Proves webhook files project by project, remembering every request it has proven already."""
 
-    def __init__(self) -> None:
+    def __init__(self, store: ProofStore | None = None) -> None:
         self.report = ProofReport()
-        self._shapes: dict[tuple, _ShapeProof] = {}
+        self._shapes: dict[str, _ShapeProof] = {}
         self._done: set[str] = set()
+        self._store = store
+        self._decoded: dict[str, object] = {}  # webhook.yaml text -> decoded config, between ready and prove
+
+    def ready(self, files: list[WebhookFile]) -> bool:
+        """False when another process is proving a request these files need: make another project first."""
+        if self._store is None:
+            return True
+        waiting = False
+        for file in files:
+            config = self._decode(file)
+            if config is None:
+                continue
+            for hook in file.webhooks:
+                found = webhook_service.find_webhook(config, hook.notification.subscription_id)
+                if found is None:
+                    continue
+                key = _shape_key(config, found, hook.notification)
+                if key in self._shapes:
+                    continue
+                proof = self._store.get(key)
+                if proof is not None:
+                    self._shapes[key] = proof
+                elif not self._store.claim(key):
+                    waiting = True
+                else:
+                    self._shapes[key] = proof = _prove_shape(config, found, hook.notification)
+                    self._count(hook.notification)
+                    self._store.put(key, proof)
+        return not waiting
+
+    def forget_store(self) -> None:
+        """Prove everything here from now on (another process took too long)."""
+        self._store = None
 
     def prove(self, files: list[WebhookFile]) -> None:
         """Raise `UserError` with one located problem per failing webhook; record sample bodies otherwise."""
         problems: list[Problem] = []
         for file in files:
             try:
-                config = webhook_service.decode(file.text)
+                config = self._decoded.pop(file.text, None) or webhook_service.decode(file.text)
             except webhook_service.DecodeError as exc:
                 problems.append(Problem(file.output_path, 1, 1, "", f"Keptn would not load this file: {exc}",
                                         "a template in templates/ produces an invalid webhook.yaml; fix the template"))
                 continue
             for hook in file.webhooks:
                 problems.extend(self._prove_webhook(file, config, hook.notification))
+        self._decoded.clear()
         if problems:
             raise UserError(sorted(set(problems)))
+
+    def _decode(self, file: WebhookFile):
+        if file.text not in self._decoded:
+            try:
+                self._decoded[file.text] = webhook_service.decode(file.text)
+            except webhook_service.DecodeError:
+                return None  # prove() reports it
+        return self._decoded[file.text]
+
+    def _count(self, n: Notification) -> None:
+        self.report.distinct_requests += 1
+        self.report.simulations += len(_samples(n.event))
 
     def _prove_webhook(self, file: WebhookFile, config, n: Notification) -> list[Problem]:
         found = webhook_service.find_webhook(config, n.subscription_id)
@@ -119,18 +199,26 @@ class Prover:
         if n.subscription_id in self._done:
             return []
         self._done.add(n.subscription_id)
-        shape = (config.api_version, found.requests, tuple(e[0] for e in found.env_from), found.send_started,
-                 found.send_finished, n.event.type, n.settings.get("kind"),
-                 json.dumps(n.settings.get("results"), sort_keys=True))
-        proof = self._shapes.get(shape)
+        key = _shape_key(config, found, n)
+        proof = self._shapes.get(key)
         if proof is None:
-            proof = self._shapes[shape] = _prove_shape(config, found, n)
-            self.report.distinct_requests += 1
-            self.report.simulations += len(_samples(n.event))
+            proof = self._shapes[key] = _prove_shape(config, found, n)
+            self._count(n)
         if proof.failure:
             return [_problem(n, file, proof.failure)]
         self.report.proofs[n.subscription_id] = Proof(_bodies(proof, config, found, n))
         return []
+
+
+def _shape_key(config, webhook, n: Notification) -> str:
+    """What decides the outcome of a proof: the request, its secrets and sending rules, the event, the results.
+
+    Names are left out on purpose: the samples are aimed at sentinel names (see SENTINELS).
+    """
+    shape = (config.api_version, webhook.requests, tuple(e[0] for e in webhook.env_from), webhook.send_started,
+             webhook.send_finished, n.event.type, n.settings.get("kind"),
+             json.dumps(n.settings.get("results"), sort_keys=True))
+    return hashlib.sha256(repr(shape).encode()).hexdigest()
 
 
 def prove(files: list[WebhookFile]) -> ProofReport:
