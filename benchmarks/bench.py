@@ -499,7 +499,8 @@ def environment() -> dict:
 
 # Functions timed by --phases (inclusive wall time, summed over calls). They are looked up by name; a name the
 # package no longer has is skipped, so the list may lag behind refactorings without breaking anything.
-PHASES = ("keptn_pagerduty.generator:generate", "keptn_pagerduty.generator:_render_and_prove",
+PHASES = ("keptn_pagerduty.generator:generate", "keptn_pagerduty.generator:_make",
+          "keptn_pagerduty.generator:_Maker._keep", "keptn_pagerduty.incremental:plan",
           "keptn_pagerduty.profiles:load_profiles", "keptn_pagerduty.profiles:validate",
           "keptn_pagerduty.yamlsource:load", "keptn_pagerduty.model:build", "keptn_pagerduty.render:environment",
           "keptn_pagerduty.render:webhooks", "keptn_pagerduty.render:webhook_files", "keptn_pagerduty.prove:prove",
@@ -507,7 +508,8 @@ PHASES = ("keptn_pagerduty.generator:generate", "keptn_pagerduty.generator:_rend
           "keptn_pagerduty.keptn.webhook_service:decode", "keptn_pagerduty.keptn.webhook_service:simulate",
           "keptn_pagerduty.pagerduty:validate_event", "keptn_pagerduty.render:project_files",
           "keptn_pagerduty.current:find_integration_keys", "keptn_pagerduty.current:unchanged",
-          "keptn_pagerduty.write:write", "keptn_pagerduty.write:_conflicts", "keptn_pagerduty.write:_atomic_write",
+          "keptn_pagerduty.write:Staging.put", "keptn_pagerduty.write:Staging.commit",
+          "keptn_pagerduty.write:_conflicts", "keptn_pagerduty.write:_atomic_write",
           "keptn_pagerduty.write:check", "keptn_pagerduty.write:verify")
 _PHASES_MARK = "@@phases@@ "
 
