@@ -30,7 +30,7 @@ def unchanged(profiles_dir: Path, output_dir: Path, templates: Path | None = Non
     shared = [output_dir / p for p in record.get("shared", []) if isinstance(p, str)]
     if not all(p.is_file() for p in shared):
         return None
-    found = [p.resolve() for p in profiles.discover(profiles_dir)]
+    found = profiles.discover_resolved(profiles_dir)
     current = fingerprint.inputs(found, [p.resolve() for p in shared],
                                  fingerprint.base(templates, default_templates()), output_dir, read)
     if current != record.get("fingerprint"):

@@ -47,8 +47,8 @@ def folder_digest(folder: Path | None) -> str:
 
 @lru_cache(maxsize=None)
 def relative(path: Path, root: Path) -> str:
-    """A path as the manifest records it: relative to the output folder, never a machine path."""
-    return Path(os.path.relpath(path.resolve(), _resolved(root))).as_posix()
+    """A resolved path as the manifest records it: relative to the output folder, never a machine path."""
+    return Path(os.path.relpath(path, _resolved(root))).as_posix()
 
 
 def absolute(name: str, root: Path) -> Path:

@@ -8,9 +8,7 @@ the output folder itself is touched here, so a failed run cannot change it.
 from __future__ import annotations
 
 import gc
-import multiprocessing
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -119,7 +117,7 @@ def generate(profiles_dir: Path, templates: Path | None = None, jobs: int | None
 def _plan(profiles_dir: Path, templates: Path | None, root: Path | None,
           read: dict[str, str]) -> tuple[list[Path], incremental.Plan]:
     """The profiles to load; with `root`, only those of projects that cannot be kept from there."""
-    found = sorted(p.resolve() for p in profiles.discover(profiles_dir)) if profiles_dir.is_dir() else []
+    found = sorted(profiles.discover_resolved(profiles_dir)) if profiles_dir.is_dir() else []
     if not found:
         profiles.load_profiles(profiles_dir)  # raises: no folder, or no profiles in it
     if root is None:
@@ -137,7 +135,7 @@ def _load(profiles_dir: Path, paths: list[Path], plan: incremental.Plan, root: P
 
 
 def _found(profiles_dir: Path) -> list[Path]:
-    return [p.resolve() for p in profiles.discover(profiles_dir)]
+    return profiles.discover_resolved(profiles_dir)
 
 
 @dataclass
@@ -231,7 +229,11 @@ def _make(projects: list[Project], templates: Path | None, tick: Callable[[], No
 def _jobs(profile_count: int, jobs: int | None) -> int:
     if jobs is not None:
         return max(1, jobs)
-    if profile_count < PARALLEL_PROFILES or "fork" not in multiprocessing.get_all_start_methods():
+    if profile_count < PARALLEL_PROFILES:
+        return 1
+    import multiprocessing  # noqa: PLC0415  (only large fleets pay for it)
+
+    if "fork" not in multiprocessing.get_all_start_methods():
         return 1
     return min(os.cpu_count() or 1, 4)
 
@@ -249,6 +251,9 @@ def _parallel(profiles_dir: Path, paths: list[Path], plan: incremental.Plan, roo
     proves wrong (two groups make one project): the caller then makes everything in one process.
     """
     global _WORK
+    import multiprocessing  # noqa: PLC0415
+    import tempfile  # noqa: PLC0415
+
     groups = profiles.group_by_project(paths)
     if len(groups) < 2 or any(key in plan.kept.projects for key in groups):
         return None  # a new or changed profile adds to a project that was to be kept: rare, made in one process

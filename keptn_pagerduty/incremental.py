@@ -89,10 +89,12 @@ def plan(found: list[Path], root: Path, base: str, digests: dict[str, str]) -> P
             files_by_project.setdefault(name.split("/", 1)[0], {})[name] = digest
     written = write.manifest_time(root)
     result = Plan(load=[])
+    extended = {e for entry in recorded.values() for e in entry["extends"]}
+    present = {e for e in extended if fingerprint.absolute(e, root).is_file()}
     for project, entries in sorted(by_project.items()):
         own = files_by_project.get(project, {})
         if (all(n in names for n in entries) and own
-                and all(fingerprint.absolute(e, root).is_file() for entry in entries.values() for e in entry["extends"])
+                and all(e in present for entry in entries.values() for e in entry["extends"])
                 and fingerprints.get(project) == project_fingerprint(entries, base, root, digests)
                 and _intact(root, own, written)):
             result.kept.profiles.update(entries)

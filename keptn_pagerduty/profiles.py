@@ -82,6 +82,12 @@ def discover(folder: Path) -> list[Path]:
     return sorted(files, key=lambda p: p.name)
 
 
+def discover_resolved(folder: Path) -> list[Path]:
+    """`discover`, with each path resolved: the folder once, and only a profile that is a link on its own."""
+    base = folder.resolve()
+    return [p.resolve() if p.is_symlink() else base / p.name for p in discover(folder)]
+
+
 # A top-level `project:` or `extends:` line with a plain or quoted value, read without parsing YAML.
 _TOP_LEVEL = re.compile(r"""^(project|extends):[ \t]*(["']?)([^"'#\n]+?)\2[ \t]*(?:#.*)?$""", re.MULTILINE)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -131,3 +132,12 @@ def test_new_folders_move_into_place_whole_and_unchanged_files_are_not_staged(tm
         outcome = staging.commit({"old/a.txt": "x", "old/b.txt": "y", "new/x/y.sh": "z"})
     assert (outcome.created, outcome.updated, outcome.unchanged) == (["new/x/y.sh"], ["old/b.txt"], ["old/a.txt"])
     assert os.access(tmp_path / "new/x/y.sh", os.X_OK) and (tmp_path / "old/b.txt").read_bytes() == b"2"
+
+
+def test_the_manifest_is_json_indented_as_the_json_module_does_it(tmp_path: Path) -> None:
+    inputs = {"fingerprint": "f", "shared": [], "projects": {"p": "1"}, "nested": [{"a": [1, 2.5, None, True]}, {}],
+              "profiles": {"../x é.yaml": {"project": "p", "extends": ["../_d.yaml"]}}}
+    write(tmp_path, {"p/a.txt": b"1", 'p/"q".txt': b"2"}, inputs=inputs)
+    text = (tmp_path / MANIFEST).read_text()
+    assert text == json.dumps(json.loads(text), indent=2) + "\n"
+    assert json.loads(text)["inputs"] == inputs
