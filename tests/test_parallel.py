@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from keptn_pagerduty import profiles
-from keptn_pagerduty.generator import _share, generate
+from keptn_pagerduty import model, profiles, prove, render
+from keptn_pagerduty.generator import _Maker, _share, generate
 from keptn_pagerduty.fingerprint import sha256
 from keptn_pagerduty.write import STAGING, Staging, digest
 
@@ -74,3 +74,40 @@ def test_forked_workers_stage_the_same_files_that_a_run_in_memory_makes(tmp_path
     assert staged.made == {name: sha256(data) for name, data in in_memory.files.items()}
     assert {name: (output / name).read_bytes() for name in in_memory.files} == in_memory.files
     assert not (output / STAGING).exists()
+
+
+def test_processes_share_proofs_and_wait_for_a_claimed_one(tmp_path: Path) -> None:
+    projects = model.build(profiles.load_profiles(fleet(tmp_path / "profiles", 1)))
+    files = render.webhook_files(projects[0], render.webhooks(projects[0]), render.environment())
+    store = prove.ProofStore(tmp_path / "proofs")
+    store.folder.mkdir()
+    first, second = prove.Prover(store), prove.Prover(store)
+    assert first.ready(files) and first.report.distinct_requests == 1  # claimed, proven, shared
+    assert second.ready(files) and second.report.distinct_requests == 0  # taken from the store
+    first.prove(files)
+    second.prove(files)
+    assert first.report.proofs.keys() == second.report.proofs.keys()
+    assert [s.body for p in first.report.proofs.values() for s in p.samples] == [
+        s.body for p in second.report.proofs.values() for s in p.samples]
+    shared = {p.name: p.read_bytes() for p in store.folder.glob("*.proof")}
+    for name in shared:
+        (store.folder / name).unlink()  # claimed by another process, not proven yet
+    assert not prove.Prover(store).ready(files)
+    for name, data in shared.items():
+        (store.folder / name).write_bytes(data)
+    assert prove.Prover(store).ready(files)
+
+
+def test_a_project_that_waits_too_long_is_proven_in_its_own_process(tmp_path: Path) -> None:
+    projects = model.build(profiles.load_profiles(fleet(tmp_path / "profiles", 1)))
+    store = prove.ProofStore(tmp_path / "proofs")
+    store.folder.mkdir()
+    files = render.webhook_files(projects[0], render.webhooks(projects[0]), render.environment())
+    prove.Prover(store).ready(files)
+    for proof in store.folder.glob("*.proof"):
+        proof.unlink()  # the claiming process never delivers
+    maker = _Maker(None, None, store)
+    maker.make(projects[0])
+    assert maker.later  # waiting
+    maker.finish(patience=0.0)
+    assert not maker.later and maker.part.files and maker.prover.report.distinct_requests == 1
