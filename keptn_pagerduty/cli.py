@@ -163,14 +163,15 @@ def validate_command(profiles_dir: Path | None, templates_dir: Path | None, fmt:
     try:
         settings = _settings(profiles_dir, None, templates_dir, need=("profiles", "templates"))
         with console.progress("checking profiles and proving webhooks") as progress:
-            result = generate(settings.profiles_dir, settings.templates_dir, progress=progress.update)
+            result = generate(settings.profiles_dir, settings.templates_dir, progress=progress.update,
+                              keep_files=False)
     except UserError as exc:
         _fail(exc, fmt, console, VALIDATE_JSON)
     if fmt == "json":
-        _echo_json({**VALIDATE_JSON, "projects": result.project_names(), "files": sorted(result.files),
+        _echo_json({**VALIDATE_JSON, "projects": result.project_names(), "files": sorted(result.made),
                     "simulations": result.report.simulations})
     else:
-        console.summary(f"ok: {len(result.files)} files for {len(result.project_names())} project(s); "
+        console.summary(f"ok: {len(result.made)} files for {len(result.project_names())} project(s); "
                         f"{result.report.simulations} sample events proven.")
 
 
@@ -197,10 +198,11 @@ def check_command(profiles_dir: Path | None, output_dir: Path | None, templates_
             outcome, count = fast, len(fast.stale) + len(fast.missing) + len(fast.unchanged)
         else:
             with console.progress("checking profiles and proving webhooks") as progress:
-                result = generate(settings.profiles_dir, settings.templates_dir, progress=progress.update)
+                result = generate(settings.profiles_dir, settings.templates_dir, progress=progress.update,
+                                  keep_files=False)
                 progress.step(f"comparing with {out}")
-                outcome = check(out, result.files, result.inputs(out))
-                count = len(result.files)
+                outcome = check(out, result.made, result.inputs(out))
+                count = len(result.made)
     except UserError as exc:
         _fail(exc, fmt, console, CHECK_JSON, output=str(out or ""))
     out = settings.output_dir

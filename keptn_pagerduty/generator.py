@@ -61,7 +61,8 @@ Progress = Callable[[int, int], None]  # (projects done, projects in all)
 
 def generate(profiles_dir: Path, templates: Path | None = None, jobs: int | None = None,
              progress: Progress | None = None, reuse: Path | None = None,
-             read: dict[str, str] | None = None, stage: write.Staging | None = None) -> Generation:
+             read: dict[str, str] | None = None, stage: write.Staging | None = None,
+             keep_files: bool = True) -> Generation:
     """Load, build, render and prove everything; raise `UserError` with every problem found.
 
     Large fleets are made by `jobs` forked processes (default: one per core, from PARALLEL_PROFILES
@@ -70,7 +71,7 @@ def generate(profiles_dir: Path, templates: Path | None = None, jobs: int | None
     unchanged since that run and whose files are intact are kept as they are: same inputs, same bytes,
     nothing to prove again. `read` caches the digests of input files by manifest name (see
     `current.unchanged`), so that no input is read twice in one run. With `stage`, files are written there
-    as each project is proven, and only their digests are kept in memory.
+    as each project is proven; then, or without `keep_files`, only their digests are kept in memory.
     """
     read = {} if read is None else read
     # The run allocates millions of short-lived, acyclic objects: the cycle collector only costs time here.
@@ -79,7 +80,8 @@ def generate(profiles_dir: Path, templates: Path | None = None, jobs: int | None
     try:
         paths, plan = _plan(profiles_dir, templates, reuse, read)
         jobs = _jobs(len(paths), jobs)
-        parts = _parallel(profiles_dir, paths, plan, reuse, templates, jobs, progress, stage) if jobs > 1 else None
+        keep = keep_files and stage is None
+        parts = _parallel(profiles_dir, paths, plan, reuse, templates, jobs, progress, stage, keep) if jobs > 1 else None
         projects: list[Project] = []
         if parts is None:  # one process, or the fleet could not be split by project (see _parallel)
             if stage is not None:
@@ -92,7 +94,7 @@ def generate(profiles_dir: Path, templates: Path | None = None, jobs: int | None
                 if progress is not None:
                     progress(done[0], len(projects))
 
-            parts = [_make(projects, templates, tick, stage)]
+            parts = [_make(projects, templates, tick, stage, keep)]
     finally:
         if collecting:
             gc.enable()
@@ -130,12 +132,9 @@ def _load(profiles_dir: Path, paths: list[Path], plan: incremental.Plan, root: P
     loaded = profiles.load_profiles(profiles_dir, only=paths)
     joined = {p.data["project"] for p in loaded} & set(plan.kept.projects)
     if joined and root is not None:  # a new or changed profile adds to a project that was to be kept
-        loaded += profiles.load_profiles(profiles_dir, only=plan.release(joined, _found(profiles_dir), root))
+        loaded += profiles.load_profiles(profiles_dir, only=plan.release(joined, profiles.discover_resolved(profiles_dir),
+                                                                          root))
     return loaded
-
-
-def _found(profiles_dir: Path) -> list[Path]:
-    return profiles.discover_resolved(profiles_dir)
 
 
 @dataclass
@@ -158,10 +157,12 @@ class _Maker:
     proving right now waits in `later` while other projects are made.
     """
 
-    def __init__(self, templates: Path | None, stage: write.Staging | None, store: prove.ProofStore | None = None):
+    def __init__(self, templates: Path | None, stage: write.Staging | None, store: prove.ProofStore | None = None,
+                 keep: bool = True):
         self.env = render.environment(templates)
         self.prover = prove.Prover(store)
         self.stage = stage
+        self.keep = keep
         self.part = _Part()
         self.later: list[tuple[Project, list]] = []
 
@@ -204,7 +205,7 @@ class _Maker:
             part.made[name] = fingerprint.sha256(data)
             if self.stage is not None:
                 self.stage.put(name, data)
-        if self.stage is None:
+        if self.keep:
             part.files.update(output)
 
     def done(self) -> _Part:
@@ -218,8 +219,8 @@ class _Maker:
 
 
 def _make(projects: list[Project], templates: Path | None, tick: Callable[[], None],
-          stage: write.Staging | None) -> _Part:
-    maker = _Maker(templates, stage)
+          stage: write.Staging | None, keep: bool) -> _Part:
+    maker = _Maker(templates, stage, keep=keep)
     for project in projects:
         maker.make(project)
         tick()
@@ -243,7 +244,7 @@ _WORK: tuple | None = None
 
 def _parallel(profiles_dir: Path, paths: list[Path], plan: incremental.Plan, root: Path | None,
               templates: Path | None, jobs: int, progress: Progress | None,
-              stage: write.Staging | None) -> list[_Part] | None:
+              stage: write.Staging | None, keep: bool) -> list[_Part] | None:
     """Fork `jobs` workers, each making whole projects from a share of the profiles.
 
     Profiles are grouped by the project they name (`profiles.group_by_project`, a quick reading); each
@@ -261,7 +262,7 @@ def _parallel(profiles_dir: Path, paths: list[Path], plan: incremental.Plan, roo
     context = multiprocessing.get_context("fork")
     counter = context.Value("i", 0)
     proofs = tempfile.TemporaryDirectory(prefix="keptn-pagerduty-proofs-")
-    _WORK = (profiles_dir, ordered, templates, jobs, counter, stage, prove.ProofStore(Path(proofs.name)))
+    _WORK = (profiles_dir, ordered, templates, jobs, counter, stage, prove.ProofStore(Path(proofs.name)), keep)
     gc.freeze()  # objects made so far stay where they are: the workers share their pages instead of copying
     try:
         with proofs, context.Pool(min(jobs, len(ordered))) as pool:
@@ -284,8 +285,8 @@ def _parallel(profiles_dir: Path, paths: list[Path], plan: incremental.Plan, roo
 
 def _work(index: int) -> _Part:
     assert _WORK is not None
-    profiles_dir, groups, templates, jobs, counter, stage, store = _WORK
-    maker = _Maker(templates, stage, store)
+    profiles_dir, groups, templates, jobs, counter, stage, store, keep = _WORK
+    maker = _Maker(templates, stage, store, keep)
     shared: dict = {}  # the files that the profiles extend, loaded once per worker
     start, end = _share(len(groups), min(jobs, len(groups)), index)
     for number in range(start, end):

@@ -119,17 +119,12 @@ def manifest_time(root: Path) -> int | None:
         return None
 
 
-def check(root: Path, files: dict[str, bytes], inputs: dict | None = None) -> Outcome:
-    """Compare `root` with the files that would be generated; writes nothing."""
-    outcome = Outcome()
-    for name in sorted(files):
-        target = root / safe_relative(name)
-        if not target.is_file():
-            outcome.missing.append(name)
-        elif target.read_bytes() != files[name]:
-            outcome.stale.append(name)
-    extra = sorted(name for name in read_manifest(root) - set(files) if (root / name).exists())
-    manifest_bytes = _manifest_bytes({name: sha256(data) for name, data in files.items()}, inputs)
+def check(root: Path, digests: dict[str, str], inputs: dict | None = None) -> Outcome:
+    """Compare `root` with the files that would be generated, by name and sha256; writes nothing."""
+    outcome = verify(root, digests)
+    outcome.unchanged = []
+    extra = sorted(name for name in read_manifest(root) - set(digests) if (root / name).exists())
+    manifest_bytes = _manifest_bytes(digests, inputs)
     if not (root / MANIFEST).is_file():
         outcome.missing.append(MANIFEST)
     elif (root / MANIFEST).read_bytes() != manifest_bytes:

@@ -22,7 +22,7 @@ def generated(tmp_path_factory: pytest.TempPathFactory):
 
 
 def test_committed_output_is_current(generated) -> None:
-    outcome = check(OUTPUT, generated.files, generated.inputs(OUTPUT))
+    outcome = check(OUTPUT, generated.made, generated.inputs(OUTPUT))
     assert outcome.current, (f"output/ is stale: run `python generate.py` and commit. stale={outcome.stale} "
                              f"missing={outcome.missing} extra={outcome.extra}")
 

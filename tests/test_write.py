@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from keptn_pagerduty.fingerprint import sha256
 from keptn_pagerduty.problems import UserError
 from keptn_pagerduty.write import LOCK, MANIFEST, STAGING, Staging, check, safe_relative, write
 
@@ -82,15 +83,19 @@ def test_check_reports_stale_missing_and_extra_without_writing(tmp_path: Path) -
     write(tmp_path, {"a": b"1", "b": b"2", "gone": b"3"})
     (tmp_path / "a").write_bytes(b"changed")
     before = sorted(p.name for p in tmp_path.iterdir())
-    outcome = check(tmp_path, {"a": b"1", "b": b"2", "new": b"4"})
+    outcome = check(tmp_path, digests({"a": b"1", "b": b"2", "new": b"4"}))
     assert outcome.stale == ["a", MANIFEST]
     assert outcome.missing == ["new"]
     assert outcome.extra == ["gone"]
     assert sorted(p.name for p in tmp_path.iterdir()) == before
     # The manifest records each file's digest, so it is stale too until the files are written again.
-    assert not check(tmp_path, {"a": b"changed", "b": b"2", "gone": b"3"}).current
+    assert not check(tmp_path, digests({"a": b"changed", "b": b"2", "gone": b"3"})).current
     write(tmp_path, {"a": b"changed", "b": b"2", "gone": b"3"})
-    assert check(tmp_path, {"a": b"changed", "b": b"2", "gone": b"3"}).current
+    assert check(tmp_path, digests({"a": b"changed", "b": b"2", "gone": b"3"})).current
+
+
+def digests(files: dict[str, bytes]) -> dict[str, str]:
+    return {name: sha256(data) for name, data in files.items()}
 
 
 def test_manifest_records_digests_and_inputs(tmp_path: Path) -> None:
