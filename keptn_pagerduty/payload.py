@@ -8,6 +8,7 @@ seconds after Keptn sent it, and a malformed time can never turn an alert into a
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from .model import Notification
@@ -57,7 +58,30 @@ class Body:
 
 
 def build(notification: Notification, api_version: str) -> Body:
-    """The request body and URL for one notification; raises `SettingError` for text that cannot be compiled."""
+    """The request body and URL for one notification; raises `SettingErrors` for text that cannot be compiled.
+
+    The body depends on the event type, the settings and the API version only (names are placeholders),
+    and a fleet has few distinct ones: each is built once per process.
+    """
+    key = (notification.event.type, api_version, json.dumps(
+        [notification.settings, notification.pagerduty, notification.keptn], sort_keys=True, default=str))
+    built = _BUILT.get(key)
+    if built is None:
+        if len(_BUILT) >= 4096:
+            _BUILT.clear()
+        try:
+            built = _BUILT[key] = _build(notification, api_version)
+        except SettingErrors as exc:
+            built = _BUILT[key] = list(exc.errors)
+    if isinstance(built, list):
+        raise SettingErrors(list(built))
+    return built
+
+
+_BUILT: dict[tuple, Body | list[SettingError]] = {}
+
+
+def _build(notification: Notification, api_version: str) -> Body:
     settings = notification.settings
     region = notification.pagerduty.get("region", "us")
     builder = _Builder(notification, api_version)

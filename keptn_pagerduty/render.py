@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -137,6 +138,7 @@ def _webhook_context(hook: Webhook) -> dict[str, object]:
     }
 
 
+@lru_cache(maxsize=4096)
 def comment_text(text: str) -> str:
     """Profile text quoted for a YAML comment: anything YAML would read as a line break or refuse is escaped."""
     quoted = json.dumps(text, ensure_ascii=False)
