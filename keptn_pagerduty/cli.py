@@ -102,7 +102,6 @@ def generate_command(profiles_dir: Path | None = None, output_dir: Path | None =
                      templates_dir: Path | None = None, fmt: str = "text", prune: bool = False,
                      quiet: bool = False) -> None:
     """Render, prove and write every file for the profiles."""
-    from .current import unchanged
     from .generator import generate
     from .write import Staging
     console = Console.for_stderr(quiet)
@@ -110,14 +109,10 @@ def generate_command(profiles_dir: Path | None = None, output_dir: Path | None =
     try:
         settings = _settings(profiles_dir, output_dir, templates_dir, need=("profiles", "templates"))
         out = settings.output_dir
-        read: dict[str, str] = {}  # input digests, read once for the whole run
-        fast = None if prune else unchanged(settings.profiles_dir, out, settings.templates_dir, read)
-        if fast is not None and fast.current:
-            _report_unchanged(fast.unchanged, out, fmt, console)
-            return
+        # Only projects whose inputs changed since the last run into `out` are made again (see incremental).
         with Staging(out) as staging, console.progress("checking profiles and proving webhooks") as progress:
             result = generate(settings.profiles_dir, settings.templates_dir, progress=progress.update, reuse=out,
-                              read=read, stage=staging)
+                              stage=staging)
             progress.step("writing files")
             outcome = staging.commit(result.made, prune=prune, inputs=result.inputs(out), kept=result.kept)
     except UserError as exc:
@@ -134,21 +129,11 @@ def generate_command(profiles_dir: Path | None = None, output_dir: Path | None =
         console.action(verb, out / name)
     for name in outcome.extra:
         console.action("orphan", out / name, " (no profile makes it; --prune removes it)")
+    proven = (f"{result.report.simulations} sample events proven" if result.made
+              else "inputs unchanged since the last run, nothing to prove again")
     console.summary(f"{len(result.made) + len(result.kept)} files for {len(result.project_names())} project(s): "
-                    f"{len(outcome.created)} created, "
-                    f"{len(outcome.updated)} updated, {len(outcome.unchanged)} unchanged, "
-                    f"{len(outcome.removed)} removed; {result.report.simulations} sample events proven.")
-
-
-def _report_unchanged(names: list[str], out: Path, fmt: str, console: Console) -> None:
-    """Inputs and files are as the last run left them: same inputs, same bytes, nothing to prove again."""
-    if fmt == "json":
-        _echo_json({**GENERATE_JSON, "output": str(out), "unchanged": names, "simulations": 0})
-        return
-    for name in names:
-        console.action("identical", out / name)
-    console.summary(f"{len(names)} files: 0 created, 0 updated, {len(names)} unchanged, 0 removed; "
-                    f"inputs unchanged since the last run, nothing to prove again.")
+                    f"{len(outcome.created)} created, {len(outcome.updated)} updated, {len(outcome.unchanged)} "
+                    f"unchanged, {len(outcome.removed)} removed; {proven}.")
 
 
 @main.command("validate")

@@ -220,6 +220,8 @@ class _Maker:
 
 def _make(projects: list[Project], templates: Path | None, tick: Callable[[], None],
           stage: write.Staging | None, keep: bool) -> _Part:
+    if not projects:  # everything kept: not even the templates are needed
+        return _Part()
     maker = _Maker(templates, stage, keep=keep)
     for project in projects:
         maker.make(project)
