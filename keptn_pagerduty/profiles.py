@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -83,9 +84,10 @@ def discover(folder: Path) -> list[Path]:
 
 
 def discover_resolved(folder: Path) -> list[Path]:
-    """`discover`, with each path resolved: the folder once, and only a profile that is a link on its own."""
+    """`discover` in the resolved folder. A profile that is a link stays the link: what it extends is found
+    beside it, where it stands in the profiles folder."""
     base = folder.resolve()
-    return [p.resolve() if p.is_symlink() else base / p.name for p in discover(folder)]
+    return [base / p.name for p in discover(folder)]
 
 
 # A top-level `project:` or `extends:` line with a plain or quoted value, read without parsing YAML.
@@ -215,9 +217,11 @@ class _Loader:
         for source in [builtin_defaults()] + layers:
             data = merge(data, source.data, origins, source)
         data.pop("extends", None)
-        inputs = [path.resolve()]
-        while isinstance((parent := self.sources[inputs[-1]].data.get("extends")), str):
-            inputs.append((inputs[-1].parent / parent).resolve())
+        # The profile as it stands in the folder, then each file it extends, found as `layers` finds them.
+        inputs, current = [Path(os.path.abspath(path))], path
+        while isinstance((parent := self.sources[current.resolve()].data.get("extends")), str):
+            current = current.parent / parent
+            inputs.append(current.resolve())
         profile = Profile(layers[-1].file, data, origins, tuple(inputs))
         problems = validate_merged(profile)
         self.problems.extend(problems)

@@ -131,3 +131,16 @@ def test_generate_trusts_files_untouched_since_the_manifest_and_check_reads_ever
     os.utime(edited)  # an edit made now is newer than the manifest: read, found stale, regenerated
     assert [p.name for p in regenerate(profiles, output).projects] == ["sockshop"]
     assert unchanged(profiles, output).current
+
+
+def test_a_profile_that_is_a_link_is_kept_like_any_other(tmp_path: Path) -> None:
+    profiles, output = generated_tree(tmp_path)
+    target = tmp_path / "elsewhere" / "sockshop-delivery.yaml"
+    target.parent.mkdir()
+    (profiles / "sockshop-delivery.yaml").rename(target)
+    (profiles / "sockshop-delivery.yaml").symlink_to(target)  # extends _company.yaml beside the link
+    regenerate(profiles, output)
+    again = generate(profiles, reuse=output)
+    assert not again.projects and "sockshop" in again.project_names()
+    target.write_text(target.read_text() + "# edited through the link\n")
+    assert [p.name for p in regenerate(profiles, output).projects] == ["sockshop"]

@@ -146,3 +146,11 @@ def test_the_manifest_is_json_indented_as_the_json_module_does_it(tmp_path: Path
     text = (tmp_path / MANIFEST).read_text()
     assert text == json.dumps(json.loads(text), indent=2) + "\n"
     assert json.loads(text)["inputs"] == inputs
+
+
+def test_a_staging_folder_left_by_a_killed_run_is_cleared_by_the_next(tmp_path: Path) -> None:
+    (tmp_path / STAGING / "p").mkdir(parents=True)
+    (tmp_path / STAGING / "p" / "half.txt").write_bytes(b"half a fi")
+    outcome = write(tmp_path, {"p/a.txt": b"1"})
+    assert outcome.created == ["p/a.txt"] and not (tmp_path / STAGING).exists()
+    assert not (tmp_path / "p" / "half.txt").exists()
