@@ -258,14 +258,15 @@ def _parallel(profiles_dir: Path, paths: list[Path], plan: incremental.Plan, roo
     import tempfile  # noqa: PLC0415
 
     groups = profiles.group_by_project(paths)
-    if len(groups) < 2 or any(key in plan.kept.projects for key in groups):
-        return None  # a new or changed profile adds to a project that was to be kept: rare, made in one process
+    if len(groups) < 2:
+        return None
+    if any(key in plan.kept.projects for key in groups):
+        return None  # a new or changed profile joins a project that was to be kept: rare, made in one process
     ordered = [groups[key] for key in sorted(groups)]
     context = multiprocessing.get_context("fork")
     counter = context.Value("i", 0)
     proofs = tempfile.TemporaryDirectory(prefix="keptn-pagerduty-proofs-")
     _WORK = (profiles_dir, ordered, templates, jobs, counter, stage, prove.ProofStore(Path(proofs.name)), keep)
-    gc.freeze()  # objects made so far stay where they are: the workers share their pages instead of copying
     try:
         with proofs, context.Pool(min(jobs, len(ordered))) as pool:
             pending = pool.map_async(_work, range(min(jobs, len(ordered))))
@@ -276,7 +277,6 @@ def _parallel(profiles_dir: Path, paths: list[Path], plan: incremental.Plan, roo
             parts = pending.get()
     finally:
         _WORK = None
-        gc.unfreeze()
     made_by: dict[str, int] = {}
     for part in parts:
         for project, group in part.groups:
