@@ -166,7 +166,14 @@ class Staging:
     def __enter__(self) -> "Staging":
         global _UMASK
         self._created = not os.path.lexists(self.root)
-        self.root.mkdir(parents=True, exist_ok=True)
+        if os.path.lexists(self.root) and not self.root.is_dir():
+            raise UserError([Problem(str(self.root), message="is a file, not a folder for the generated files",
+                                     hint="pass a folder with --output (it is created if missing)")])
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UserError([Problem(str(self.root), message=f"cannot create the output folder: {exc.strerror}",
+                                     hint="pass a folder you can write to with --output")]) from None
         self._lock.__enter__()
         shutil.rmtree(self.path, ignore_errors=True)  # left by a run that was killed; we hold the lock
         self.path.mkdir()

@@ -62,6 +62,15 @@ def test_generate_into_a_chosen_folder_then_check(tmp_path: Path) -> None:
     assert readme.read_text() == "edited\n"
 
 
+def test_an_output_path_that_is_a_file_is_a_located_error(tmp_path: Path) -> None:
+    taken = tmp_path / "output"
+    taken.write_text("mine\n")
+    result = run("generate", "--output", str(taken))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"{taken}: error: is a file, not a folder for the generated files" in result.stderr
+    assert taken.read_text() == "mine\n"
+
+
 def test_check_fails_on_a_leaked_integration_key(tmp_path: Path) -> None:
     out = tmp_path / "out"
     assert run("generate", "--output", str(out), "--quiet").returncode == 0
