@@ -81,6 +81,14 @@ def inputs(profiles: list[Path | str], shared: list[Path | str], base_digest: st
     for kind, items in (("profile", profiles), ("shared", shared)):
         for name in sorted(item if isinstance(item, str) else relative(item, root) for item in items):
             if name not in cache:
-                cache[name] = sha256(absolute(name, root).read_bytes())
+                cache[name] = _file_digest(absolute(name, root))
             digest.update(f"{kind}\0{name}\0".encode() + cache[name].encode())
     return digest.hexdigest()
+
+
+def _file_digest(path: Path) -> str:
+    """An unreadable input (a broken link, say) never matches a recorded digest: loading it then says why."""
+    try:
+        return sha256(path.read_bytes())
+    except OSError:
+        return "unreadable"

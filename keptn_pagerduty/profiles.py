@@ -159,10 +159,14 @@ class _Loader:
         self.shared = {} if shared is None else shared
 
     def display(self, path: Path) -> str:
-        try:
-            return path.resolve().relative_to(self.display_root.resolve()).as_posix()
-        except ValueError:
-            return path.as_posix()
+        """The file as the user knows it: a link by its own name, relative to the folder above the profiles."""
+        root = self.display_root.resolve()
+        for candidate in (Path(os.path.abspath(path)), path.resolve()):
+            try:
+                return candidate.relative_to(root).as_posix()
+            except ValueError:
+                continue
+        return path.as_posix()
 
     def source(self, path: Path, extended: bool = False) -> Source | None:
         key = path.resolve()

@@ -7,8 +7,11 @@ import os
 import shutil
 from pathlib import Path
 
+import pytest
+
 from keptn_pagerduty.current import unchanged
 from keptn_pagerduty.generator import Generation, generate
+from keptn_pagerduty.problems import UserError
 from keptn_pagerduty.write import MANIFEST, write
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -144,3 +147,11 @@ def test_a_profile_that_is_a_link_is_kept_like_any_other(tmp_path: Path) -> None
     assert not again.projects and "sockshop" in again.project_names()
     target.write_text(target.read_text() + "# edited through the link\n")
     assert [p.name for p in regenerate(profiles, output).projects] == ["sockshop"]
+
+
+def test_an_unreadable_profile_is_a_located_error_for_check_and_generate(tmp_path: Path) -> None:
+    profiles, output = generated_tree(tmp_path)
+    (profiles / "broken.yaml").symlink_to(tmp_path / "nowhere.yaml")
+    assert unchanged(profiles, output) is None  # not current, and no traceback: the full run says why
+    with pytest.raises(UserError, match="profiles/broken.yaml: error: cannot read file"):
+        generate(profiles, reuse=output)
