@@ -68,9 +68,19 @@ def read_manifest_data(root: Path) -> dict:
 
 
 def read_manifest(root: Path) -> set[str]:
-    """The files the generator owns in `root`."""
+    """The files the generator owns in `root` (a name that would leave the folder owns nothing)."""
     files = read_manifest_data(root).get("files", {})
-    return {name for name in files if isinstance(name, str)} if isinstance(files, (dict, list)) else set()
+    if not isinstance(files, (dict, list)):
+        return set()
+    return {name for name in files if isinstance(name, str) and _safe(name)}
+
+
+def _safe(name: str) -> bool:
+    try:
+        safe_relative(name)
+    except ValueError:
+        return False
+    return True
 
 
 def verify(root: Path, digests: dict[str, str], older_than: int | None = None) -> Outcome:

@@ -155,3 +155,17 @@ def test_an_unreadable_profile_is_a_located_error_for_check_and_generate(tmp_pat
     assert unchanged(profiles, output) is None  # not current, and no traceback: the full run says why
     with pytest.raises(UserError, match="profiles/broken.yaml: error: cannot read file"):
         generate(profiles, reuse=output)
+
+
+def test_a_hand_edited_manifest_is_never_trusted_and_never_a_traceback(tmp_path: Path) -> None:
+    profiles, output = generated_tree(tmp_path)
+    manifest = json.loads((output / MANIFEST).read_text())
+    manifest["files"]["../outside.txt"] = "0" * 64
+    manifest["not_generated"] = [{"not": "a name"}, 3]
+    manifest["inputs"]["profiles"]["../profiles/podtato-eu.yaml"] = {"project": ["x"]}
+    (output / MANIFEST).write_text(json.dumps(manifest))
+    assert unchanged(profiles, output) is None
+    again = generate(profiles, reuse=output)
+    write(output, again.files, prune=True, inputs=again.inputs(output), kept=again.kept)
+    assert again.projects and again.digests() == generate(profiles).digests()
+    assert unchanged(profiles, output).current
