@@ -187,6 +187,7 @@ class Staging:
         self._lock.__enter__()
         shutil.rmtree(self.path, ignore_errors=True)  # left by a run that was killed; we hold the lock
         self.path.mkdir()
+        (self.path / ".gitignore").write_text("*\n")  # should a killed run leave it, Git still ignores it
         _UMASK = os.umask(0o022)
         os.umask(_UMASK)
         return self
@@ -199,8 +200,9 @@ class Staging:
 
     def clear(self) -> None:
         """Forget everything staged so far."""
-        shutil.rmtree(self.path, ignore_errors=True)
-        self.path.mkdir()
+        for entry in self.path.iterdir():
+            if entry.name != ".gitignore":
+                shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
         self._folders.clear()
 
     def put(self, name: str, data: bytes) -> None:

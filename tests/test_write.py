@@ -116,6 +116,7 @@ def test_a_failed_run_leaves_the_output_folder_as_it_was(tmp_path: Path) -> None
     write(tmp_path / "out", {"p/a.txt": b"1"})
     before = sorted((p.relative_to(tmp_path), p.read_bytes()) for p in (tmp_path / "out").rglob("*") if p.is_file())
     with pytest.raises(RuntimeError), Staging(tmp_path / "out") as staging:
+        assert (staging.path / ".gitignore").read_text() == "*\n"  # a killed run's leftovers stay out of Git
         staging.put("p/a.txt", b"2")
         staging.put("q/b.txt", b"new")
         raise RuntimeError("a proof failed")
@@ -132,8 +133,8 @@ def test_new_folders_move_into_place_whole_and_unchanged_files_are_not_staged(tm
     with Staging(tmp_path) as staging:
         for name, data in {"old/a.txt": b"1", "old/b.txt": b"2", "new/x/y.sh": b"#!/bin/sh\n"}.items():
             staging.put(name, data)
-        assert sorted(p.relative_to(staging.path).as_posix() for p in staging.path.rglob("*") if p.is_file()) == [
-            "new/x/y.sh", "old/b.txt"]
+        staged = sorted(p.relative_to(staging.path).as_posix() for p in staging.path.rglob("*") if p.is_file())
+        assert staged == [".gitignore", "new/x/y.sh", "old/b.txt"]
         outcome = staging.commit({"old/a.txt": "x", "old/b.txt": "y", "new/x/y.sh": "z"})
     assert (outcome.created, outcome.updated, outcome.unchanged) == (["new/x/y.sh"], ["old/b.txt"], ["old/a.txt"])
     assert os.access(tmp_path / "new/x/y.sh", os.X_OK) and (tmp_path / "old/b.txt").read_bytes() == b"2"
