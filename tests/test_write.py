@@ -155,3 +155,13 @@ def test_a_staging_folder_left_by_a_killed_run_is_cleared_by_the_next(tmp_path: 
     outcome = write(tmp_path, {"p/a.txt": b"1"})
     assert outcome.created == ["p/a.txt"] and not (tmp_path / STAGING).exists()
     assert not (tmp_path / "p" / "half.txt").exists()
+
+
+def test_clearing_the_staging_folder_forgets_what_was_staged(tmp_path: Path) -> None:
+    with Staging(tmp_path) as staging:
+        staging.put("p/a.txt", b"1")
+        staging.clear()
+        assert [p.name for p in staging.path.iterdir()] == [".gitignore"]
+        staging.put("p/b.txt", b"2")  # folders are made again after a clear
+        staging.commit({"p/b.txt": sha256(b"2")})
+    assert sorted(p.name for p in (tmp_path / "p").iterdir()) == ["b.txt"]
