@@ -22,12 +22,9 @@ class Record:
     profiles: dict[str, dict] = field(default_factory=dict)  # profile name -> {"project", "extends"}
     projects: dict[str, str] = field(default_factory=dict)  # project -> fingerprint of its inputs
 
-    def shared(self) -> list[str]:
-        return sorted({name for entry in self.profiles.values() for name in entry["extends"]} - set(self.profiles))
-
     def manifest(self, root: Path, base: str, digests: dict[str, str]) -> dict[str, object]:
         """The `inputs` entry of the manifest; names are relative to the output folder `root`."""
-        shared = self.shared()
+        shared = _extended(self.profiles)
         every = fingerprint.inputs(list(self.profiles), shared, base, root, digests)
         return {"fingerprint": every, "shared": shared, "projects": dict(sorted(self.projects.items())),
                 "profiles": dict(sorted(self.profiles.items()))}
@@ -42,8 +39,12 @@ def record_of(project: str, sources: list[tuple[Path, ...]], root: Path) -> dict
 
 def project_fingerprint(entries: dict[str, dict], base: str, root: Path, digests: dict[str, str]) -> str:
     """Everything one project's files depend on: its profiles (`entries` of a `Record`), what they extend, `base`."""
-    shared = sorted({name for entry in entries.values() for name in entry["extends"]} - set(entries))
-    return fingerprint.inputs(list(entries), shared, base, root, digests)
+    return fingerprint.inputs(list(entries), _extended(entries), base, root, digests)
+
+
+def _extended(entries: dict[str, dict]) -> list[str]:
+    """The files that the profiles of `entries` extend, other than those profiles themselves."""
+    return sorted({name for entry in entries.values() for name in entry["extends"]} - set(entries))
 
 
 @dataclass

@@ -333,21 +333,17 @@ def _conflicts(root: Path, made: dict[str, str], owned: set[str]) -> list[Proble
     return problems
 
 
-def _atomic_write(target: Path, data: bytes, folders: set[Path] | None = None) -> None:
-    """Write a temporary file beside `target`, then rename it over `target`."""
-    if folders is None or target.parent not in folders:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if folders is not None:
-            folders.add(target.parent)
-    mode = 0o755 if target.suffix == ".sh" else 0o644
+def _atomic_write(target: Path, data: bytes) -> None:
+    """Write a temporary file beside `target`, then rename it over `target` (the manifest; files go through
+    `Staging`)."""
     temp = target.parent / f".{target.name}.{os.getpid()}.tmp"
     # No fsync: the rename keeps readers from ever seeing half a file, which is the promise here;
     # surviving a power cut is the file system's job and would cost a disk flush per file.
-    handle = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
+    handle = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
     try:
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)
-        os.chmod(temp, mode)  # the umask may have narrowed the mode given to open
+        os.chmod(temp, 0o644)  # the umask may have narrowed the mode given to open
         os.replace(temp, target)
     except BaseException:
         temp.unlink(missing_ok=True)
