@@ -15,13 +15,11 @@ from .problems import Problem
 from .render import default_templates
 
 
-def unchanged(profiles_dir: Path, output_dir: Path, templates: Path | None = None,
-              read: dict[str, str] | None = None) -> write.Outcome | None:
+def unchanged(profiles_dir: Path, output_dir: Path, templates: Path | None = None) -> write.Outcome | None:
     """Decide from the manifest alone whether `output_dir` is current: None when the inputs changed.
 
     Same inputs give the same bytes, so with an unchanged fingerprint only the files' digests need
-    checking; that is what makes `check` fast in a pre-commit hook. `read` caches input digests by name
-    for the rest of the run.
+    checking; that is what makes `check` fast in a pre-commit hook.
     """
     manifest = write.read_manifest_data(output_dir)
     record, digests = manifest.get("inputs"), manifest.get("files")
@@ -32,7 +30,7 @@ def unchanged(profiles_dir: Path, output_dir: Path, templates: Path | None = Non
         return None
     found = profiles.discover_resolved(profiles_dir)
     current = fingerprint.inputs(found, [p.resolve() for p in shared],
-                                 fingerprint.base(templates, default_templates()), output_dir, read)
+                                 fingerprint.base(templates, default_templates()), output_dir)
     if current != record.get("fingerprint"):
         return None
     try:

@@ -60,8 +60,7 @@ Progress = Callable[[int, int], None]  # (projects done, projects in all)
 
 
 def generate(profiles_dir: Path, templates: Path | None = None, jobs: int | None = None,
-             progress: Progress | None = None, reuse: Path | None = None,
-             read: dict[str, str] | None = None, stage: write.Staging | None = None,
+             progress: Progress | None = None, reuse: Path | None = None, stage: write.Staging | None = None,
              keep_files: bool = True) -> Generation:
     """Load, build, render and prove everything; raise `UserError` with every problem found.
 
@@ -69,11 +68,10 @@ def generate(profiles_dir: Path, templates: Path | None = None, jobs: int | None
     profiles on), each loading, proving and writing whole projects of its share, so that no process ever
     holds the whole fleet. With `reuse` (the output folder of an earlier run), projects whose inputs are
     unchanged since that run and whose files are intact are kept as they are: same inputs, same bytes,
-    nothing to prove again. `read` caches the digests of input files by manifest name (see
-    `current.unchanged`), so that no input is read twice in one run. With `stage`, files are written there
-    as each project is proven; then, or without `keep_files`, only their digests are kept in memory.
+    nothing to prove again. With `stage`, files are written there as each project is proven; then, or
+    without `keep_files`, only their digests are kept in memory.
     """
-    read = {} if read is None else read
+    read: dict[str, str] = {}  # digests of the input files by manifest name: each is read once per run
     # The run allocates millions of short-lived, acyclic objects: the cycle collector only costs time here.
     collecting = gc.isenabled()
     gc.disable()
