@@ -294,30 +294,37 @@ def summarize(runs: list[dict]) -> dict:
             "loadavg_1m": [round(r.get("loadavg_1m", 0), 2) for r in runs]}
 
 
-def bench_size(size: int, repeat: int, workdir: Path, timeout: float, log, result: dict, saved=lambda: None) -> dict:
+def bench_size(size: int, repeat: int, workdir: Path, timeout: float, log, result: dict, saved=lambda: None,
+               delete_before: bool = False) -> dict:
     """Every step for one size, into `result`; `saved` is called after each step so that a run cut short keeps
     what it measured. A step that fails is reported (with the steps that need it) and the rest go on."""
     try:
-        _bench_size(size, repeat, workdir, timeout, log, result, saved)
+        _bench_size(size, repeat, workdir, timeout, log, result, saved, delete_before)
     except StepFailed as exc:
         result["error"] = str(exc)
         log(f"[{size}] FAILED: {exc}")
     for step in STEPS:
         result.setdefault(step, summarize([]))
-    shutil.rmtree(workdir / f"fleet-{size}", ignore_errors=True)
-    return result
+    return result  # its trees stay until the end of the run: deleting them would slow the next size's generate
 
 
-def disk_floor(output: Path, target: Path, repeat: int) -> dict:
+def disk_floor(output: Path, base: Path, repeat: int, delete_before: bool = False) -> dict:
     """What creating the generated tree costs this disk with plain os calls and no Python work around them:
-    the part of a full generate that no code change can remove. Like the generate step, each attempt
-    starts right after the previous tree was deleted."""
+    the part of a full generate that no code change can remove.
+
+    Like the generate step, each attempt writes a new folder. None is deleted right before: on ext4, creating
+    files within seconds of deleting many costs several times the kernel time (the allocator skips inodes
+    freed moments ago), and that cost belongs to the deletion, which a user's generate does not follow. With
+    `delete_before`, the previous attempt's tree is deleted first, as --delete-before does for generate.
+    """
     tree = {p.relative_to(output).as_posix(): p.read_bytes() for p in output.rglob("*")
             if p.is_file() and p.name != MANIFEST}
     folders = sorted({"/".join(name.split("/")[:depth]) for name in tree for depth in range(1, name.count("/") + 1)})
     best_wall = best_cpu = float("inf")
-    for _ in range(repeat):
-        shutil.rmtree(target, ignore_errors=True)
+    for attempt in range(repeat):
+        target = base / f"floor-{attempt + 1}"
+        if delete_before and attempt:
+            shutil.rmtree(base / f"floor-{attempt}")
         target.mkdir(parents=True)
         wall, cpu = time.perf_counter(), os.times()
         for folder in folders:  # parents sort before their children
@@ -329,22 +336,24 @@ def disk_floor(output: Path, target: Path, repeat: int) -> dict:
         after = os.times()
         best_wall = min(best_wall, time.perf_counter() - wall)
         best_cpu = min(best_cpu, after.user - cpu.user + after.system - cpu.system)
-    shutil.rmtree(target, ignore_errors=True)
     return {"best_s": round(best_wall, 3), "cpu_s": round(best_cpu, 3), "files": len(tree), "folders": len(folders)}
 
 
-def _bench_size(size: int, repeat: int, workdir: Path, timeout: float, log, result: dict, saved) -> None:
+def _bench_size(size: int, repeat: int, workdir: Path, timeout: float, log, result: dict, saved,
+                delete_before: bool) -> None:
     base = workdir / f"fleet-{size}"
     profiles = base / "profiles"
     started = time.perf_counter()
     write_fleet(profiles, size)
     log(f"[{size}] wrote {size} profiles in {time.perf_counter() - started:.1f} s")
 
-    # (a) full generate into a fresh output folder (removed before every run, not timed)
-    output = base / "output"
+    # (a) full generate into a fresh output folder: a new one for every run (see disk_floor for why none is
+    # deleted right before a run, and --delete-before to measure that case)
     runs = []
     for attempt in range(repeat):
-        shutil.rmtree(output, ignore_errors=True)
+        output = base / f"output-{attempt + 1}"
+        if delete_before and attempt:
+            shutil.rmtree(base / f"output-{attempt}")
         run = run_step(generate_argv(profiles, output), 0, f"generate {size}", timeout, log)
         runs.append(run)
         log(f"[{size}] generate run {attempt + 1}/{repeat}: {_run_text(run)}")
@@ -353,7 +362,7 @@ def _bench_size(size: int, repeat: int, workdir: Path, timeout: float, log, resu
     files = [p for p in output.rglob("*") if p.is_file()]
     result["output_files"] = len(files)
     result["output_bytes"] = sum(p.stat().st_size for p in files)
-    result["disk_floor"] = disk_floor(output, base / "floor", repeat)
+    result["disk_floor"] = disk_floor(output, base, repeat, delete_before)
     log(f"[{size}] disk floor: {result['disk_floor']['best_s']:.2f} s wall, {result['disk_floor']['cpu_s']:.2f} s CPU "
         f"to create the same {result['disk_floor']['files']} files and {result['disk_floor']['folders']} folders")
 
@@ -703,6 +712,10 @@ def main(argv: list[str] | None = None) -> None:
                         help="the checkout to measure (default: this one); e.g. an export of another commit: "
                              "mkdir /tmp/base && git archive HEAD | tar -x -C /tmp/base")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    parser.add_argument("--delete-before", action="store_true",
+                        help="delete the previous run's tree right before each generate run (and disk-floor "
+                             "attempt) instead of writing a new folder; on ext4 this adds the kernel's cost of "
+                             "reusing inodes freed moments ago")
     args = parser.parse_args(argv)
     ROOT = args.root.resolve()
     GENERATE_PY = ROOT / "generate.py"
@@ -734,6 +747,7 @@ def main(argv: list[str] | None = None) -> None:
                                       encoding="utf-8")
     env = environment()
     env["bytecode"] = args.bytecode
+    env["delete_before"] = args.delete_before
     env["PYTHONDONTWRITEBYTECODE"] = os.environ.get("PYTHONDONTWRITEBYTECODE")
     log(f"python {env['python']} on {env['cpus']} CPU(s), libyaml={env['pyyaml_libyaml']}, "
         f"commit {env['git_commit'][:12]}{' (dirty tree)' if env['git_dirty_files'] else ''}, bytecode={args.bytecode}")
@@ -755,7 +769,7 @@ def main(argv: list[str] | None = None) -> None:
         for size, repeat in zip(sizes, repeats):
             if repeat:
                 results[size] = {"profiles": size}
-                bench_size(size, repeat, workdir, args.timeout, log, results[size], save)
+                bench_size(size, repeat, workdir, args.timeout, log, results[size], save, args.delete_before)
                 save()
         if results:
             print_results(results)
