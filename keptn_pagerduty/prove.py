@@ -130,7 +130,7 @@ class Prover:
         self._shapes: dict[str, _ShapeProof] = {}
         self._done: set[str] = set()
         self._store = store
-        self._decoded: dict[str, object] = {}  # webhook.yaml text -> decoded config, between ready and prove
+        self._decoded: dict[str, object] = {}  # webhook.yaml document -> decoded config, between ready and prove
 
     def ready(self, files: list[WebhookFile]) -> bool:
         """False when another process is proving a request these files need: make another project first."""
@@ -168,7 +168,7 @@ class Prover:
         problems: list[Problem] = []
         for file in files:
             try:
-                config = self._decoded.pop(file.text, None) or webhook_service.decode(file.text)
+                config = self._decoded.get(_document(file.text)) or self._decode_now(file.text)
             except webhook_service.DecodeError as exc:
                 problems.append(Problem(file.output_path, 1, 1, "", f"Keptn would not load this file: {exc}",
                                         "a template in templates/ produces an invalid webhook.yaml; fix the template"))
@@ -180,12 +180,16 @@ class Prover:
             raise UserError(sorted(set(problems)))
 
     def _decode(self, file: WebhookFile):
-        if file.text not in self._decoded:
-            try:
-                self._decoded[file.text] = webhook_service.decode(file.text)
-            except webhook_service.DecodeError:
-                return None  # prove() reports it
-        return self._decoded[file.text]
+        try:
+            return self._decoded.get(_document(file.text)) or self._decode_now(file.text)
+        except webhook_service.DecodeError:
+            return None  # prove() reports it
+
+    def _decode_now(self, text: str):
+        """Decode (errors name the lines of this very text); files that differ only in their header comment,
+        like a project's files for its stages, are decoded once."""
+        config = self._decoded[_document(text)] = webhook_service.decode(text)
+        return config
 
     def _count(self, n: Notification) -> None:
         self.report.distinct_requests += 1
@@ -210,6 +214,15 @@ class Prover:
         return []
 
 
+def _document(text: str) -> str:
+    """The text from its first document marker on, when only comment lines come before it: what decides how
+    the file decodes."""
+    head, marker, rest = text.partition("\n---\n")
+    if marker and all(line.startswith("#") for line in head.split("\n")):
+        return marker + rest
+    return text
+
+
 def _shape_key(config, webhook, n: Notification) -> str:
     """What decides the outcome of a proof: the request, its secrets and sending rules, the event, the results.
 
@@ -231,17 +244,19 @@ def prove(files: list[WebhookFile]) -> ProofReport:
 def _prove_shape(config, webhook, n: Notification) -> _ShapeProof:
     proof = _ShapeProof()
     secrets = {(env[1], env[2]): PROOF_ROUTING_KEY for env in webhook.env_from}
-    script_secrets = {key: SCRIPT_ROUTING_KEY for key in secrets}
     dedup_keys: dict[str, str] = {}
     for label, text, original in _samples(n.event):
         event = json.loads(text)
-        failure = _check_one(config, webhook, n, event, secrets, dedup_keys)
+        simulation = webhook_service.simulate(config, webhook, event, secrets)
+        failure = _check_one(n, event, simulation, dedup_keys)
         if failure:
             proof.failure = failure + (label,)
             return proof
         if "/" not in label:
-            result = webhook_service.simulate(config, webhook, event, script_secrets).results[0]
-            proof.bodies.append((label, result.url or "", result.body or "", _action(result.json_body), original))
+            # The scripts fill the key in by text, so their body is this one with the key swapped for the marker.
+            result = simulation.results[0]
+            body = (result.body or "").replace(PROOF_ROUTING_KEY, SCRIPT_ROUTING_KEY)
+            proof.bodies.append((label, result.url or "", body, _action(result.json_body), original))
     return proof
 
 
@@ -275,8 +290,9 @@ def _bodies(proof: _ShapeProof, config, webhook, n: Notification) -> list[Sample
 def _exact(config, webhook, text: str, names: tuple[str, str, str]) -> str:
     event = json.loads(text)
     event["data"].update(zip(("project", "stage", "service"), names))
-    secrets = {(env[1], env[2]): SCRIPT_ROUTING_KEY for env in webhook.env_from}
-    return webhook_service.simulate(config, webhook, event, secrets).results[0].body or ""
+    secrets = {(env[1], env[2]): PROOF_ROUTING_KEY for env in webhook.env_from}
+    body = webhook_service.simulate(config, webhook, event, secrets).results[0].body or ""
+    return body.replace(PROOF_ROUTING_KEY, SCRIPT_ROUTING_KEY)
 
 
 def _problem(n: Notification, file: WebhookFile, failure: tuple[str, str, tuple | None, str]) -> Problem:
@@ -299,10 +315,9 @@ def _action(body: object) -> str:
     return str(body["event_action"])
 
 
-def _check_one(config, webhook, n: Notification, event: dict, secrets: dict,
+def _check_one(n: Notification, event: dict, simulation: webhook_service.Simulation,
                dedup_keys: dict[str, str]) -> tuple[str, str, tuple | None] | None:
-    """The first rule this sample breaks, as (message, hint, setting key), or None."""
-    simulation = webhook_service.simulate(config, webhook, event, secrets)
+    """The first rule this sample's simulation breaks, as (message, hint, setting key), or None."""
     if simulation.ignored or (simulation.error and not simulation.results):
         return (f"Keptn's webhook-service would not run this webhook: {simulation.ignored or simulation.error}",
                 "check the event type and the secret reference", None)

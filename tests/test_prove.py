@@ -94,6 +94,26 @@ def test_identical_requests_are_proven_once(generated) -> None:
     assert generated.report.distinct_requests < placements
 
 
+def test_files_that_differ_only_in_their_header_comment_are_decoded_once(monkeypatch) -> None:
+    from keptn_pagerduty import prove
+    from keptn_pagerduty.keptn import webhook_service
+
+    texts: list[str] = []
+    real = webhook_service.decode
+    monkeypatch.setattr(webhook_service, "decode", lambda text: texts.append(text) or real(text))
+    result = generate(ROOT / "profiles")
+    files = [name for name in result.files if name.endswith("webhook.yaml")]
+    documents = {prove._document(result.files[name].decode()) for name in files}
+    assert len(documents) < len(files)  # a project's stage files share their document...
+    assert len(texts) == len(documents)  # ...and each document is decoded once
+    assert all(text.startswith("# ") for text in texts)  # whole files: errors name their real lines
+
+    header = "# a comment\n---\n"
+    assert prove._document(header + "apiVersion: x\n") == "\n---\napiVersion: x\n"
+    assert prove._document("%YAML 1.2\n---\napiVersion: x\n") == "%YAML 1.2\n---\napiVersion: x\n"
+    assert prove._document("apiVersion: x\n---\nkind: y\n") == "apiVersion: x\n---\nkind: y\n"
+
+
 def test_a_broken_template_is_caught_with_a_located_error(tmp_path: Path) -> None:
     templates = tmp_path / "templates"
     templates.mkdir()

@@ -893,6 +893,16 @@ def _check_beta_url(url: str, deny_list: Sequence[str]) -> None:
             raise CurlCommandError(f"curl command contains denied IP address '{denied}'")
 
 
+@functools.lru_cache(maxsize=4096)
+def _beta_url_problem(url: str, deny_list: tuple[str, ...]) -> str | None:
+    """`_check_beta_url`'s message, or None: once per URL, as every sample event of a proof checks the same."""
+    try:
+        _check_beta_url(url, deny_list)
+    except CurlCommandError as exc:
+        return str(exc)
+    return None
+
+
 def _check_alpha_command(raw: str) -> None:
     """handler.validateAlphaCurlRequest: the fixed list, substring of the raw string minus backslashes."""
     sanitized = raw.replace("\\", "")
@@ -1092,8 +1102,8 @@ def simulate(config: WebhookConfig, webhook: Webhook | None, event: dict, secret
         try:
             if request.raw is not None:
                 _check_alpha_command(request.raw)
-            else:
-                _check_beta_url(request.url or "", deny_list)
+            elif (problem := _beta_url_problem(request.url or "", tuple(deny_list))) is not None:
+                raise CurlCommandError(problem)
         except CurlCommandError as exc:
             message = f"creating CURL request failed: {exc}"
             results.append(RequestResult(None, None, None, None, None, None, _mask(message, env)))
