@@ -157,11 +157,19 @@ class _Loader:
         self.problems: list[Problem] = []
         self.sources: dict[Path, Source | None] = {}
         self.shared = {} if shared is None else shared
+        self._real: dict[Path, Path] = {}
+
+    def real(self, path: Path) -> Path:
+        """`path.resolve()`, once per path: it costs a system call per part of the path."""
+        found = self._real.get(path)
+        if found is None:
+            found = self._real[path] = path.resolve()
+        return found
 
     def display(self, path: Path) -> str:
         """The file as the user knows it: a link by its own name, relative to the folder above the profiles."""
-        root = self.display_root.resolve()
-        for candidate in (Path(os.path.abspath(path)), path.resolve()):
+        root = self.real(self.display_root)
+        for candidate in (Path(os.path.abspath(path)), self.real(path)):
             try:
                 return candidate.relative_to(root).as_posix()
             except ValueError:
@@ -169,7 +177,7 @@ class _Loader:
         return path.as_posix()
 
     def source(self, path: Path, extended: bool = False) -> Source | None:
-        key = path.resolve()
+        key = self.real(path)
         if key in self.shared:
             self.sources[key] = self.shared[key]
         if key not in self.sources:
@@ -200,8 +208,8 @@ class _Loader:
         if not isinstance(parent, str):
             return [source]
         target = (path.parent / parent)
-        if target.resolve() in chain:
-            cycle = " -> ".join(self.display(p) for p in chain + (target.resolve(),))
+        if self.real(target) in chain:
+            cycle = " -> ".join(self.display(p) for p in chain + (self.real(target),))
             self.problems.append(source.problem(("extends",), f"`extends` makes a cycle: {cycle}",
                                                 "let the shared file stand alone; remove one `extends`"))
             return None
@@ -209,11 +217,11 @@ class _Loader:
             self.problems.append(source.problem(("extends",), f"`extends` names a file that does not exist: {parent}",
                                                 "give the path relative to this profile, e.g. _defaults.yaml"))
             return None
-        below = self.layers(target, chain + (target.resolve(),), extended=True)
+        below = self.layers(target, chain + (self.real(target),), extended=True)
         return None if below is None else below + [source]
 
     def profile(self, path: Path) -> Profile | None:
-        layers = self.layers(path, (path.resolve(),))
+        layers = self.layers(path, (self.real(path),))
         if layers is None:
             return None
         data: dict = {}
@@ -223,9 +231,9 @@ class _Loader:
         data.pop("extends", None)
         # The profile as it stands in the folder, then each file it extends, found as `layers` finds them.
         inputs, current = [Path(os.path.abspath(path))], path
-        while isinstance((parent := self.sources[current.resolve()].data.get("extends")), str):
+        while isinstance((parent := self.sources[self.real(current)].data.get("extends")), str):
             current = current.parent / parent
-            inputs.append(current.resolve())
+            inputs.append(self.real(current))
         profile = Profile(layers[-1].file, data, origins, tuple(inputs))
         problems = validate_merged(profile)
         self.problems.extend(problems)

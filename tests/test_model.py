@@ -47,3 +47,20 @@ def test_settings_layer_defaults_then_route_and_only_finished_events_have_result
     assert production.settings["custom_details"]["score"] == "{evaluation.score|n/a}"  # built-in default
     started = next(n for n in found["podtato-head"].notifications if n.event.short == "approval.started")
     assert started.settings["results"] == {"none": "warning"}
+
+
+def test_key_shaped_text_is_found_wherever_it_sits() -> None:
+    key = "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6"
+    cases = {
+        "after a line break": {"summary": "first line\n" + key},
+        "after a quote": {"summary": '"' + key + '"'},
+        "beside non-ASCII text": {"custom_details": {"note": "é" + key + "ü"}},
+        "as a custom detail name": {"custom_details": {key: "x"}},
+        "in a list": {"stages": ["staging", key]},
+    }
+    for label, data in cases.items():
+        problems = model._check_key_shaped_text(profiles.Profile("p.yaml", data))
+        assert len(problems) == 1, label
+    for harmless in ({"summary": key + "7"}, {"n": 12345678901234567890123456789012},
+                     {"summary": "no key here"}):
+        assert model._check_key_shaped_text(profiles.Profile("p.yaml", harmless)) == [], harmless
