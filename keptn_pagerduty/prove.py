@@ -13,6 +13,7 @@ file, but simulated only once per distinct request.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -23,7 +24,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from . import events, pagerduty
-from .keptn import webhook_service
+from .keptn import gotemplate, webhook_service
 from .model import Notification, opening_and_closing
 from .payload import RESULTS, SCRIPT_ROUTING_KEY, SEVERITIES
 from .problems import Problem, UserError
@@ -59,10 +60,14 @@ class ProofReport:
     distinct_requests: int = 0  # requests proven (each distinct request once)
 
 
-# Sample events are aimed at these names, so one proof serves every notification with the same request:
-# names print as they are (placeholders never transform them), so a body for project X is the sentinel
-# body with the names replaced. The first use of a proof checks that with a real simulation.
-SENTINELS = ("kpdsentinelproject", "kpdsentinelstage", "kpdsentinelservice")
+# Sample events are aimed at these names, and proofs run under this subscription ID, so one proof serves
+# every notification with the same request: names print as they are (placeholders never transform them),
+# so a body for project X is the sentinel body with the names replaced. The first use of a proof checks
+# that with a real simulation.
+SENTINELS = ("kpdsentinelproject", "kpdsentinelstage", "kpdsentinelservice", "5e471ae1-0000-5000-8000-000000000000")
+
+# Template work shared by every proof this process runs: requests differ in text but share their actions.
+_MEMO = gotemplate.Memo()
 
 
 @lru_cache(maxsize=None)
@@ -245,9 +250,10 @@ def _prove_shape(config, webhook, n: Notification) -> _ShapeProof:
     proof = _ShapeProof()
     secrets = {(env[1], env[2]): PROOF_ROUTING_KEY for env in webhook.env_from}
     dedup_keys: dict[str, str] = {}
+    webhook = dataclasses.replace(webhook, subscription_id=SENTINELS[3])
     for label, text, original in _samples(n.event):
         event = json.loads(text)
-        simulation = webhook_service.simulate(config, webhook, event, secrets)
+        simulation = webhook_service.simulate(config, webhook, event, secrets, memo=_MEMO)
         failure = _check_one(n, event, simulation, dedup_keys)
         if failure:
             proof.failure = failure + (label,)
@@ -260,11 +266,12 @@ def _prove_shape(config, webhook, n: Notification) -> _ShapeProof:
     return proof
 
 
-def _names(n: Notification, original: tuple[str, str]) -> tuple[str, str, str]:
-    return (n.project, n.stages[0] if n.stages else original[0], n.services[0] if n.services else original[1])
+def _names(n: Notification, original: tuple[str, str]) -> tuple[str, str, str, str]:
+    return (n.project, n.stages[0] if n.stages else original[0], n.services[0] if n.services else original[1],
+            n.subscription_id)
 
 
-def _substitute(text: str, names: tuple[str, str, str]) -> str:
+def _substitute(text: str, names: tuple[str, ...]) -> str:
     for sentinel, name in zip(SENTINELS, names):
         text = text.replace(sentinel, name)
     return text
@@ -287,7 +294,7 @@ def _bodies(proof: _ShapeProof, config, webhook, n: Notification) -> list[Sample
     return result
 
 
-def _exact(config, webhook, text: str, names: tuple[str, str, str]) -> str:
+def _exact(config, webhook, text: str, names: tuple[str, ...]) -> str:
     event = json.loads(text)
     event["data"].update(zip(("project", "stage", "service"), names))
     secrets = {(env[1], env[2]): PROOF_ROUTING_KEY for env in webhook.env_from}

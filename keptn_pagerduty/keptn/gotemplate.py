@@ -72,9 +72,15 @@ class _GoUint8(GoInt):
     __slots__ = ()
     go_type = "uint8"
 
+    def __repr__(self) -> str:
+        return f"_GoUint8({int(self)})"
+
 
 class StringMap(dict):
     """A Go ``map[string]string`` (Keptn's ``.env``); a missing ``index`` key gives ``""``."""
+
+    def __repr__(self) -> str:
+        return f"StringMap({dict.__repr__(self)})"
 
 
 class _Sentinel:
@@ -2473,21 +2479,78 @@ def _keptn_data(data: Any) -> Any:
 class Template:
     """A parsed template; immutable, so one parse serves any number of executions."""
 
-    __slots__ = ("name", "text", "root")
+    __slots__ = ("name", "text", "root", "_memo_keys")
 
     def __init__(self, name: str, text: str, root: _ListNode) -> None:
         self.name = name
         self.text = text
         self.root = root
+        self._memo_keys: list[str | None] | None = None
 
-    def execute(self, data: object) -> str:
+    def execute(self, data: object, memo: Memo | None = None) -> str:
         """Render with data as Go would; raises TemplateError with Go's message on failure."""
         state = _State(self, _keptn_data(data))
-        state.walk(state.vars[0][1], False, self.root)
+        if memo is None:
+            state.walk(state.vars[0][1], False, self.root)
+        else:
+            if self._memo_keys is None:
+                self._memo_keys = [_memo_key(node) for node in self.root.nodes]
+            memo.run(state, self.root.nodes, self._memo_keys)
         return "".join(state.out)
 
     def __repr__(self) -> str:
         return f"Template(name={self.name!r}, text={self.text!r})"
+
+
+def _memo_key(node: _Node) -> str | None:
+    """What decides a top-level node's output besides the data and the variables: its text (Go's String(),
+    which gives the tree back). None for text, and for nodes that declare or assign a variable that outlives
+    them (" = " also matches inside a string constant: that node is then just not kept)."""
+    if isinstance(node, _TextNode) or (isinstance(node, _ActionNode) and node.pipe.decl):
+        return None
+    key = str(node)
+    return None if " = " in key else key
+
+
+class Memo:
+    """The outputs of top-level actions, by action, data and variables, shared by the executions of many
+    templates.
+
+    A proof runs many request templates that differ in their text but share their actions, over the same
+    sample events, and an action's output depends on nothing but the action, the data and the variables
+    in scope. Only outputs are kept, never errors (their text names the template and position). Data and
+    variables are told apart by `repr`, which differs for every value a JSON event and the template
+    functions make (StringMap and GoInt print their types).
+    """
+
+    def __init__(self, limit: int = 200_000) -> None:
+        self.limit = limit
+        self._data: dict[str, int] = {}
+        self._outputs: dict[tuple[str, int, tuple], str] = {}
+
+    def run(self, state: _State, nodes: list[_Node], keys: list[str | None]) -> None:
+        if len(self._outputs) >= self.limit:
+            self._data.clear()
+            self._outputs.clear()
+        data = state.vars[0][1]
+        data_id = self._data.setdefault(repr(data), len(self._data))
+        variables: tuple = ()
+        out = state.out
+        for node, key in zip(nodes, keys):
+            if key is None:
+                if type(node) is _TextNode:
+                    out.append(node.text)
+                    continue
+                state.walk(data, False, node)
+                variables = tuple((name, repr(value), boxed) for name, value, boxed in state.vars[1:])
+                continue
+            found = self._outputs.get((key, data_id, variables))
+            if found is None:
+                mark = len(out)
+                state.walk(data, False, node)
+                found = self._outputs[(key, data_id, variables)] = "".join(out[mark:])
+                del out[mark:]
+            out.append(found)
 
 
 def parse(text: str, name: str = "") -> Template:
@@ -2498,6 +2561,6 @@ def parse(text: str, name: str = "") -> Template:
 _parse_cached = functools.lru_cache(maxsize=4096)(parse)
 
 
-def render(text: str, data: object, name: str = "") -> str:
+def render(text: str, data: object, name: str = "", memo: Memo | None = None) -> str:
     """Parse (cached) and execute: what Keptn's ParseTemplate returns, or its error."""
-    return _parse_cached(text, name).execute(data)
+    return _parse_cached(text, name).execute(data, memo)

@@ -27,7 +27,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import yaml
 
-from .gotemplate import StringMap, TemplateError, UnsupportedTemplateError, render
+from .gotemplate import Memo, StringMap, TemplateError, UnsupportedTemplateError, render
 
 API_V1ALPHA1 = "webhookconfig.keptn.sh/v1alpha1"
 API_V1BETA1 = "webhookconfig.keptn.sh/v1beta1"
@@ -1048,7 +1048,7 @@ def _reject_constant(name: str) -> object:
 
 
 def simulate(config: WebhookConfig, webhook: Webhook | None, event: dict, secrets: dict[tuple[str, str], str],
-             deny_list: tuple[str, ...] = DEFAULT_DENY_LIST) -> Simulation:
+             deny_list: tuple[str, ...] = DEFAULT_DENY_LIST, memo: Memo | None = None) -> Simulation:
     """Run one event through the webhook-service as ``handler.TaskHandler.Execute`` would.
 
     ``webhook`` None means no file held a matching webhook. ``secrets`` maps (secret name, key) to
@@ -1058,7 +1058,7 @@ def simulate(config: WebhookConfig, webhook: Webhook | None, event: dict, secret
     would fail the request with ``.finished`` events as for any other failure.
 
     Raises UnsupportedTemplateError when the template uses something the template simulator cannot
-    reproduce.
+    reproduce. A ``memo`` (see gotemplate.Memo) shares template work between simulations.
     """
     event_type = event.get("type")
     if not isinstance(event_type, str) or not is_task_event_type(event_type):
@@ -1109,7 +1109,7 @@ def simulate(config: WebhookConfig, webhook: Webhook | None, event: dict, secret
             results.append(RequestResult(None, None, None, None, None, None, _mask(message, env)))
             return fail(message, executed, results, env)
         try:
-            rendered = render(command, data, "")
+            rendered = render(command, data, "", memo)
         except UnsupportedTemplateError:
             raise
         except TemplateError as exc:

@@ -50,14 +50,26 @@ EVENT: dict[str, Any] = {
 }
 
 
+# Every case also runs twice through one memo shared by the whole module (the second run is served from
+# it where it can be): a memo must never change an output or an error.
+MEMO = gotemplate.Memo()
+
+
 def r(text: str, data: Any = EVENT, name: str = "") -> str:
-    return render(text, data, name)
+    plain = render(text, data, name)
+    for _ in range(2):
+        assert render(text, data, name, MEMO) == plain
+    return plain
 
 
 def err(text: str, data: Any = EVENT, name: str = "") -> str:
     with pytest.raises(TemplateError) as info:
         render(text, data, name)
     assert type(info.value) is TemplateError, f"expected a Go error, got {info.value!r}"
+    for _ in range(2):
+        with pytest.raises(TemplateError) as memo_info:
+            render(text, data, name, MEMO)
+        assert str(memo_info.value) == str(info.value)
     return str(info.value)
 
 
@@ -682,3 +694,65 @@ def test_non_finite_floats_print_as_go_does() -> None:
     assert go_format(math.inf) == "+Inf"
     assert go_format(-math.inf) == "-Inf"
     assert go_format(math.nan) == "NaN"
+
+
+# --------------------------------------------------------------------------------------------
+# Memo: action outputs shared between templates
+# --------------------------------------------------------------------------------------------
+
+
+def test_memo_shares_actions_between_templates_that_differ_in_text() -> None:
+    memo = gotemplate.Memo()
+    first = render('{"a": "{{.data.project}}", "b": "{{with .data.result}}{{.}}{{end}}"}', EVENT, "", memo)
+    second = render('{"z": "{{.data.project}}/{{with .data.result}}{{.}}{{end}}"}', EVENT, "", memo)
+    assert (first, second) == ('{"a": "shop", "b": "fail"}', '{"z": "shop/fail"}')
+    assert len(memo._outputs) == 2  # two distinct actions, each evaluated once
+    other = json.loads(json.dumps(EVENT))
+    other["data"]["project"] = "mall"
+    assert render('{{.data.project}}', other, "", memo) == "mall"  # other data: evaluated again
+    assert len(memo._outputs) == 3
+
+
+def test_memo_tells_variables_apart() -> None:
+    memo = gotemplate.Memo()
+    action = '{{if eq $r "x"}}yes{{else}}no{{end}}'
+    assert render('{{$r := "x"}}' + action, EVENT, "", memo) == "yes"
+    assert render('{{$r := "y"}}' + action, EVENT, "", memo) == "no"
+    assert render('{{$r := 1}}{{$r}}', EVENT, "", memo) == "1"
+    assert render('{{$r := "1"}}{{printf "%T" $r}}', EVENT, "", memo) == "string"
+    assert render('{{$r := 1}}{{printf "%T" $r}}', EVENT, "", memo) == "int"
+
+
+def test_memo_runs_assignments_every_time() -> None:
+    memo = gotemplate.Memo()
+    assert render('{{$x := 1}}{{if true}}{{$x = 2}}{{end}}{{$x}}', EVENT, "", memo) == "2"
+    assert render('{{$x := 1}}{{if false}}{{$x = 2}}{{end}}{{$x}}', EVENT, "", memo) == "1"
+    assert render('{{$x := 1}}{{if true}}{{$x = 2}}{{end}}{{$x}}', EVENT, "", memo) == "2"
+
+
+def test_memo_tells_a_string_map_from_a_map() -> None:
+    memo = gotemplate.Memo()
+    action = '{{index .x "missing"}}'
+    assert render(action, {"x": StringMap({"k": "v"})}, "", memo) == ""
+    assert render(action, {"x": {"k": "v"}}, "", memo) == "<no value>"
+
+
+def test_memo_keeps_no_errors_and_errors_name_their_own_template() -> None:
+    memo = gotemplate.Memo()
+    assert render('{{.data.project}}', EVENT, "", memo) == "shop"
+    missing = {"data": {}}
+    for text, name in (("ab{{.data.project}}", "one"), ("abcd\n{{.data.project}}", "two")):
+        with pytest.raises(TemplateError) as plain:
+            render(text, missing, name)
+        with pytest.raises(TemplateError) as memoized:
+            render(text, missing, name, memo)
+        assert str(memoized.value) == str(plain.value)
+        assert str(plain.value).startswith(f"template: {name}:{text.count(chr(10)) + 1}:")
+    assert len(memo._outputs) == 1
+
+
+def test_memo_is_bounded() -> None:
+    memo = gotemplate.Memo(limit=3)
+    for index in range(10):
+        assert render('{{.n}}', {"n": index}, "", memo) == str(index)
+    assert len(memo._outputs) <= 3
