@@ -170,6 +170,7 @@ class Staging:
         self.root = root
         self.path = root / STAGING
         self._folders: set[str] = set()
+        self._tops: dict[str, bool] = {}  # does the output folder hold this top-level name?
         self._created = False
         self._lock = _Lock(root)
 
@@ -206,14 +207,17 @@ class Staging:
         self._folders.clear()
 
     def put(self, name: str, data: bytes) -> None:
-        """Stage one file, unless the output folder already holds exactly these bytes under that name."""
-        safe_relative(name)
-        try:
-            with open(os.path.join(self.root, name), "rb") as current:
-                if current.read(len(data) + 1) == data:
-                    return
-        except OSError:
-            pass
+        """Stage one file, unless the output folder already holds exactly these bytes under that name.
+
+        Plain `os` calls: this runs for every file of a fleet, and a file object costs several system calls.
+        """
+        if _unsafe(name):
+            safe_relative(name)  # raises for a name that could leave the folder
+        top = name.partition("/")[0]
+        if top not in self._tops:  # one lookup per project, instead of one failed open per file of a new one
+            self._tops[top] = os.path.lexists(os.path.join(self.root, top))
+        if self._tops[top] and _same_bytes(os.path.join(self.root, name), data):
+            return
         path = os.path.join(self.path, name)
         folder = os.path.dirname(path)
         if folder not in self._folders:
@@ -221,10 +225,14 @@ class Staging:
             self._folders.add(folder)
         mode = 0o755 if name.endswith(".sh") else 0o644
         handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(handle, view):]
             if mode & _UMASK:  # the umask narrowed the mode given to open
                 os.fchmod(handle, mode)
+        finally:
+            os.close(handle)
 
     def commit(self, made: dict[str, str], prune: bool = False, inputs: dict | None = None,
                kept: dict[str, str] | None = None) -> Outcome:
@@ -277,6 +285,26 @@ class Staging:
 
 
 _UMASK = 0o022
+
+
+def _same_bytes(path: str, data: bytes) -> bool:
+    try:
+        handle = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return False
+    try:
+        chunks, size = [], 0
+        while size <= len(data):
+            chunk = os.read(handle, len(data) + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        return b"".join(chunks) == data
+    except OSError:  # a folder, or unreadable
+        return False
+    finally:
+        os.close(handle)
 
 
 def _manifest_bytes(digests: dict[str, str], inputs: dict | None, orphans: list[str] = ()) -> bytes:

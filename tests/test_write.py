@@ -165,3 +165,18 @@ def test_clearing_the_staging_folder_forgets_what_was_staged(tmp_path: Path) -> 
         staging.put("p/b.txt", b"2")  # folders are made again after a clear
         staging.commit({"p/b.txt": sha256(b"2")})
     assert sorted(p.name for p in (tmp_path / "p").iterdir()) == ["b.txt"]
+
+
+def test_what_stands_at_a_files_place_is_compared_by_its_own_bytes_only(tmp_path: Path) -> None:
+    # a longer file, a link to the same bytes, a folder and a FIFO (opened without waiting for a writer)
+    # never count as "already holds these bytes": each is staged, and commit then refuses what is in the way
+    write(tmp_path, {"p/long.txt": b"12", "p/fine.txt": b"1"})
+    (tmp_path / "same.txt").write_bytes(b"1")
+    (tmp_path / "p" / "link.txt").symlink_to(tmp_path / "same.txt")
+    (tmp_path / "p" / "folder.txt").mkdir()
+    os.mkfifo(tmp_path / "p" / "fifo.txt")
+    with Staging(tmp_path) as staging:
+        for name in ("p/long.txt", "p/fine.txt", "p/link.txt", "p/folder.txt", "p/fifo.txt"):
+            staging.put(name, b"1")
+        staged = sorted(p.relative_to(staging.path).as_posix() for p in staging.path.rglob("*.txt"))
+    assert staged == ["p/fifo.txt", "p/folder.txt", "p/link.txt", "p/long.txt"]
