@@ -93,7 +93,6 @@ class _ShapeProof:
 
     failure: tuple[str, str, tuple | None, str] | None = None  # message, hint, setting key, sample label
     bodies: list[tuple[str, str, str, str, tuple[str, str]]] = field(default_factory=list)  # label, url, body, action, stage/service
-    checked_names: bool = False
     exact_only: bool = False  # substitution failed its check: simulate every notification's samples
 
 
@@ -136,6 +135,7 @@ class Prover:
         self._done: set[str] = set()
         self._store = store
         self._decoded: dict[str, object] = {}  # webhook.yaml document -> decoded config, between ready and prove
+        self._keys: dict[tuple, str] = {}  # (webhook, subscription id) -> shape key, between ready and prove
 
     def ready(self, files: list[WebhookFile]) -> bool:
         """False when another process is proving a request these files need: make another project first."""
@@ -150,7 +150,7 @@ class Prover:
                 found = webhook_service.find_webhook(config, hook.notification.subscription_id)
                 if found is None:
                     continue
-                key = _shape_key(config, found, hook.notification)
+                key = self._key(config, found, hook.notification)
                 if key in self._shapes:
                     continue
                 proof = self._store.get(key)
@@ -181,8 +181,15 @@ class Prover:
             for hook in file.webhooks:
                 problems.extend(self._prove_webhook(file, config, hook.notification))
         self._decoded.clear()
+        self._keys.clear()
         if problems:
             raise UserError(sorted(set(problems)))
+
+    def _key(self, config, webhook, n: Notification) -> str:
+        key = self._keys.get((webhook, n.subscription_id))
+        if key is None:
+            key = self._keys[(webhook, n.subscription_id)] = _shape_key(config, webhook, n)
+        return key
 
     def _decode(self, file: WebhookFile):
         try:
@@ -208,7 +215,7 @@ class Prover:
         if n.subscription_id in self._done:
             return []
         self._done.add(n.subscription_id)
-        key = _shape_key(config, found, n)
+        key = self._key(config, found, n)
         proof = self._shapes.get(key)
         if proof is None:
             proof = self._shapes[key] = _prove_shape(config, found, n)
@@ -250,10 +257,10 @@ def _prove_shape(config, webhook, n: Notification) -> _ShapeProof:
     proof = _ShapeProof()
     secrets = {(env[1], env[2]): PROOF_ROUTING_KEY for env in webhook.env_from}
     dedup_keys: dict[str, str] = {}
-    webhook = dataclasses.replace(webhook, subscription_id=SENTINELS[3])
+    sentinel_webhook = dataclasses.replace(webhook, subscription_id=SENTINELS[3])
     for label, text, original in _samples(n.event):
         event = json.loads(text)
-        simulation = webhook_service.simulate(config, webhook, event, secrets, memo=_MEMO)
+        simulation = webhook_service.simulate(config, sentinel_webhook, event, secrets, memo=_MEMO)
         failure = _check_one(n, event, simulation, dedup_keys)
         if failure:
             proof.failure = failure + (label,)
@@ -263,6 +270,10 @@ def _prove_shape(config, webhook, n: Notification) -> _ShapeProof:
             result = simulation.results[0]
             body = (result.body or "").replace(PROOF_ROUTING_KEY, SCRIPT_ROUTING_KEY)
             proof.bodies.append((label, result.url or "", body, _action(result.json_body), original))
+    if proof.bodies:  # check, once, that this notification's names put in by text give what Keptn would send
+        label, url, body, action, original = proof.bodies[0]
+        names = _names(n, original)
+        proof.exact_only = _exact(config, webhook, _samples(n.event)[0][1], names) != _substitute(body, names)
     return proof
 
 
@@ -279,11 +290,6 @@ def _substitute(text: str, names: tuple[str, ...]) -> str:
 
 def _bodies(proof: _ShapeProof, config, webhook, n: Notification) -> list[SampleBody]:
     """The sample bodies for this notification's own project, stage and service."""
-    if not proof.checked_names and proof.bodies:
-        proof.checked_names = True
-        label, url, body, action, original = proof.bodies[0]
-        if _exact(config, webhook, _samples(n.event)[0][1], _names(n, original)) != _substitute(body, _names(n, original)):
-            proof.exact_only = True
     result = []
     for label, url, body, action, original in proof.bodies:
         names = _names(n, original)

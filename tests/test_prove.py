@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from keptn_pagerduty import pagerduty
+from keptn_pagerduty import pagerduty, prove
 from keptn_pagerduty.events import is_subscribable
 from keptn_pagerduty.generator import generate, subscriptions
 from keptn_pagerduty.preview import simulate_generated
@@ -95,7 +95,6 @@ def test_identical_requests_are_proven_once(generated) -> None:
 
 
 def test_files_that_differ_only_in_their_header_comment_are_decoded_once(monkeypatch) -> None:
-    from keptn_pagerduty import prove
     from keptn_pagerduty.keptn import webhook_service
 
     texts: list[str] = []
@@ -112,6 +111,33 @@ def test_files_that_differ_only_in_their_header_comment_are_decoded_once(monkeyp
     assert prove._document(header + "apiVersion: x\n") == "\n---\napiVersion: x\n"
     assert prove._document("%YAML 1.2\n---\napiVersion: x\n") == "%YAML 1.2\n---\napiVersion: x\n"
     assert prove._document("apiVersion: x\n---\nkind: y\n") == "apiVersion: x\n---\nkind: y\n"
+
+
+def test_sample_bodies_are_exact_when_a_template_does_more_than_print_names(tmp_path: Path) -> None:
+    # A proof runs under sentinel names and subscription ID, and its bodies are put in each notification's
+    # own by text; a template that measures a name breaks that, which the proof notices and then simulates
+    # every notification's samples exactly.
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    original = (ROOT / "templates" / "webhook.yaml.j2").read_text()
+    measure = ("hook.payload | replace('\"client\": \"', '\"client\": \"{{len .data.project}} "
+               "{{.data.temporaryData.distributor.subscriptionID}} ') | indent")
+    measuring = original.replace("hook.payload | indent", measure)  # v1beta1 and v1alpha1 files
+    assert measuring != original
+    (templates / "webhook.yaml.j2").write_text(measuring)
+    result = generate(ROOT / "profiles", templates)
+    checked = 0
+    for project in result.projects:
+        ids = {n.subscription_id for n in project.notifications}
+        for name, data in result.files.items():
+            if name.startswith(project.name + "/") and name.endswith(".sh") and "/send-" in "/" + name:
+                for line in data.decode().splitlines():
+                    if line.lstrip().startswith('"client": '):
+                        length, subscription = line.split('"')[3].split()[:2]
+                        assert (int(length), subscription in ids) == (len(project.name), True), (name, line)
+                        checked += 1
+    assert checked >= len(result.projects)
+    assert not any(s.encode() in data for data in result.files.values() for s in prove.SENTINELS)
 
 
 def test_a_broken_template_is_caught_with_a_located_error(tmp_path: Path) -> None:
