@@ -42,17 +42,17 @@ class _Compiler:
         base = urljoin(base, schema["$id"]) if "$id" in schema else base
         checks = [self._keyword(key, value, schema, base) for key, value in schema.items()
                   if key not in ANNOTATIONS and key not in ("then", "else")]
-        checks = [c for c in checks if c is not None]
-        if len(checks) == 1:
-            return checks[0]
-        return lambda x: all(check(x) for check in checks)
+        return _every([c for c in checks if c is not None])
 
     def _keyword(self, key: str, value, schema: dict, base: str) -> Check | None:
         if key == "type":
             names = (value,) if isinstance(value, str) else tuple(value)
             tests = tuple(_TYPES[n] for n in names)
-            return lambda x: any(test(x) for test in tests)
+            return tests[0] if len(tests) == 1 else lambda x: any(test(x) for test in tests)
         if key == "enum":
+            if all(isinstance(option, str) for option in value):  # JSON equality is plain equality here
+                options = frozenset(value)
+                return lambda x: isinstance(x, str) and x in options
             return lambda x: any(_equal(x, option) for option in value)
         if key == "const":
             return lambda x: _equal(x, value)
@@ -72,9 +72,15 @@ class _Compiler:
         if key == "minProperties":
             return lambda x: not isinstance(x, dict) or len(x) >= value
         if key == "properties":
-            props = {name: self.compile(sub, base) for name, sub in value.items()}
-            return lambda x: not isinstance(x, dict) or all(
-                check(x[name]) for name, check in props.items() if name in x)
+            props = tuple((name, self.compile(sub, base)) for name, sub in value.items())
+
+            def properties(x: object) -> bool:
+                if isinstance(x, dict):
+                    for name, check in props:
+                        if name in x and not check(x[name]):
+                            return False
+                return True
+            return properties
         if key == "additionalProperties":
             known = frozenset(schema.get("properties", {}))
             if "patternProperties" in schema:
@@ -92,8 +98,7 @@ class _Compiler:
         if key == "uniqueItems":
             return (lambda x: not isinstance(x, list) or _unique(x)) if value else None
         if key == "allOf":
-            parts = [self.compile(sub, base) for sub in value]
-            return lambda x: all(part(x) for part in parts)
+            return _every([self.compile(sub, base) for sub in value])
         if key == "not":
             inner = self.compile(value, base)
             return lambda x: not inner(x)
@@ -118,6 +123,23 @@ class _Compiler:
             cell.append(self.compile(target, document_uri))  # type: ignore[arg-type]
         cell = self.refs[uri]
         return lambda x: cell[0](x)
+
+
+def _every(checks: list[Check]) -> Check:
+    """All of `checks`, in order, stopping at the first that fails (a loop: cheaper than all() over a
+    generator, and this runs for every value of every checked document)."""
+    if not checks:
+        return _always
+    if len(checks) == 1:
+        return checks[0]
+    frozen = tuple(checks)
+
+    def every(x: object) -> bool:
+        for check in frozen:
+            if not check(x):
+                return False
+        return True
+    return every
 
 
 def _always(x: object) -> bool:

@@ -156,6 +156,13 @@ class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[mi
     DEFAULT_SCALAR_TAG = "!implicit"
     yaml_implicit_resolvers: dict = {}
 
+    def resolve(self, kind: type, value: object, implicit: object) -> str:
+        """What PyYAML's resolver answers with no implicit or path resolvers, without its lookups: this runs
+        for every node of every generated file."""
+        if kind is yaml.ScalarNode:
+            return self.DEFAULT_SCALAR_TAG
+        return self.DEFAULT_SEQUENCE_TAG if kind is yaml.SequenceNode else self.DEFAULT_MAPPING_TAG
+
 
 _TAG_PREFIX = "tag:yaml.org,2002:"
 
@@ -248,6 +255,9 @@ class _YamlV3:
 
     def unique_keys(self, node: yaml.MappingNode) -> bool:
         pairs = node.value
+        names = [key.value for key, _ in pairs if type(key) is yaml.ScalarNode]
+        if len(set(names)) == len(names):  # the common case, in one pass
+            return True
         before = len(self.errors)
         for i, (ki, _) in enumerate(pairs):
             for kj, _ in pairs[i + 1:]:
