@@ -287,7 +287,7 @@ def _work(index: int) -> _Part:
     assert _WORK is not None
     profiles_dir, groups, templates, jobs, counter, stage, store, keep = _WORK
     maker = _Maker(templates, stage, store, keep)
-    shared: dict = {}  # the files that the profiles extend, loaded once per worker
+    shared = profiles.LoadCache()  # the files that the profiles extend, loaded once per worker
     start, end = _share(len(groups), min(jobs, len(groups)), index)
     for number in range(start, end):
         try:

@@ -126,12 +126,30 @@ def group_by_project(paths: list[Path]) -> dict[str, list[Path]]:
     return groups
 
 
+@dataclass
+class LoadCache:
+    """What loading a fleet group by group keeps between calls of `load_profiles`, so that the files all
+    profiles extend are read, resolved and merged once."""
+
+    sources: dict[Path, Source] = field(default_factory=dict)  # extended files that loaded cleanly
+    real: dict[Path, Path] = field(default_factory=dict)  # path -> path.resolve()
+    merged: dict[tuple[int, ...], tuple[dict, dict]] = field(default_factory=dict)  # layers under a profile
+    _kept: set[int] = field(default_factory=set)
+
+    def keep(self, path: Path, source: Source) -> None:
+        self.sources[path] = source
+        self._kept.add(id(source))
+
+    def stable(self, source: Source) -> bool:
+        """Kept here (so alive, so its id stays its own) for as long as this cache is."""
+        return id(source) in self._kept
+
+
 def load_profiles(folder: Path, display_root: Path | None = None, only: list[Path] | None = None,
-                  shared: dict[Path, Source] | None = None) -> list[Profile]:
+                  shared: LoadCache | None = None) -> list[Profile]:
     """Load every profile of `folder` (or `only` these of them); raise one `UserError` holding every problem found.
 
-    `shared` keeps the files that loaded cleanly across calls, so that loading a fleet group by group
-    reads the files they all extend once.
+    `shared` keeps what loaded cleanly across calls (see `LoadCache`).
     """
     if not folder.is_dir():
         raise UserError([Problem(str(folder), message="profiles folder not found",
@@ -152,18 +170,17 @@ def load_profiles(folder: Path, display_root: Path | None = None, only: list[Pat
 
 
 class _Loader:
-    def __init__(self, display_root: Path, shared: dict[Path, Source] | None = None):
+    def __init__(self, display_root: Path, cache: LoadCache | None = None):
         self.display_root = display_root
         self.problems: list[Problem] = []
         self.sources: dict[Path, Source | None] = {}
-        self.shared = {} if shared is None else shared
-        self._real: dict[Path, Path] = {}
+        self.cache = LoadCache() if cache is None else cache
 
     def real(self, path: Path) -> Path:
         """`path.resolve()`, once per path: it costs a system call per part of the path."""
-        found = self._real.get(path)
+        found = self.cache.real.get(path)
         if found is None:
-            found = self._real[path] = path.resolve()
+            found = self.cache.real[path] = path.resolve()
         return found
 
     def display(self, path: Path) -> str:
@@ -178,8 +195,8 @@ class _Loader:
 
     def source(self, path: Path, extended: bool = False) -> Source | None:
         key = self.real(path)
-        if key in self.shared:
-            self.sources[key] = self.shared[key]
+        if key in self.cache.sources:
+            self.sources[key] = self.cache.sources[key]
         if key not in self.sources:
             before = len(self.problems)
             try:
@@ -196,7 +213,7 @@ class _Loader:
                     self.problems.extend(validate(source, partial=True))
             self.sources[key] = source
             if source is not None and extended and len(self.problems) == before:
-                self.shared[key] = source
+                self.cache.keep(key, source)
         return self.sources[key]
 
     def layers(self, path: Path, chain: tuple[Path, ...], extended: bool = False) -> list[Source] | None:
@@ -224,10 +241,8 @@ class _Loader:
         layers = self.layers(path, (self.real(path),))
         if layers is None:
             return None
-        data: dict = {}
-        origins: dict[PathKey, Origin] = {}
-        for source in [builtin_defaults()] + layers:
-            data = merge(data, source.data, origins, source)
+        data, origins = self._below([builtin_defaults()] + layers[:-1])
+        data = merge(data, layers[-1].data, origins, layers[-1])
         data.pop("extends", None)
         # The profile as it stands in the folder, then each file it extends, found as `layers` finds them.
         inputs, current = [Path(os.path.abspath(path))], path
@@ -238,6 +253,22 @@ class _Loader:
         problems = validate_merged(profile)
         self.problems.extend(problems)
         return None if problems else profile
+
+
+    def _below(self, sources: list[Source]) -> tuple[dict, dict[PathKey, Origin]]:
+        """The layers under a profile, merged once for all the profiles that extend the same files (they
+        share the merged values, which nothing changes in place)."""
+        key = tuple(id(source) for source in sources)
+        stable = all(self.cache.stable(source) for source in sources[1:])  # [0]: the built-in defaults
+        if stable and key in self.cache.merged:
+            data, origins = self.cache.merged[key]
+            return data, dict(origins)
+        data, origins = {}, {}
+        for source in sources:
+            data = merge(data, source.data, origins, source)
+        if stable:
+            self.cache.merged[key] = (data, dict(origins))
+        return data, origins
 
 
 def merge(base: object, overlay: object, origins: dict[PathKey, Origin], source: Source,

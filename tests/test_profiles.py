@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from keptn_pagerduty import yamlsource
-from keptn_pagerduty.profiles import load_profiles
+from keptn_pagerduty.profiles import LoadCache, load_profiles
 from keptn_pagerduty.problems import UserError
 
 BASE = """project: shop
@@ -70,6 +70,29 @@ def test_extends_layers_maps_and_null_removes(tmp_path: Path) -> None:
     details = profile.data["event_defaults"]["*"]["custom_details"]
     assert details["team"] == "a" and details["extra"] == "x" and "owner" not in details
     assert profile.origin(("pagerduty", "region"))[0] == "profiles/_base.yaml"
+
+
+def test_loading_group_by_group_shares_the_merged_layers_without_mixing_profiles(tmp_path: Path) -> None:
+    folder = tmp_path / "profiles"
+    write(folder, "_base.yaml", "pagerduty:\n  client: Base\n  region: eu\n"
+                                "event_defaults:\n  '*':\n    custom_details: {team: a, owner: b}\n")
+    write(folder, "a.yaml", "extends: _base.yaml\n" + BASE)
+    write(folder, "b.yaml", "extends: _base.yaml\n" + BASE.replace("shop", "mall").replace("pagerduty:\n", "pagerduty:\n  region: us\n")
+          + "event_defaults:\n  '*':\n    custom_details: {owner: null, extra: x}\n")
+    write(folder, "c.yaml", BASE.replace("shop", "lone"))
+    alone = {p.data["project"]: p for p in load_profiles(folder)}
+    cache = LoadCache()
+    grouped = {}
+    for name in ("a.yaml", "b.yaml", "c.yaml", "a.yaml"):  # as workers load: one group after another
+        (profile,) = load_profiles(folder, only=[folder / name], shared=cache)
+        grouped[profile.data["project"]] = profile
+    for project, profile in alone.items():
+        assert (grouped[project].data, grouped[project].origins) == (profile.data, profile.origins), project
+    shop, mall = (grouped[p].data["event_defaults"]["*"]["custom_details"] for p in ("shop", "mall"))
+    assert (shop["team"], shop["owner"], "extra" in shop) == ("a", "b", False)
+    assert (mall["team"], "owner" in mall, mall["extra"]) == ("a", False, "x")
+    assert grouped["mall"].data["pagerduty"]["region"] == "us"
+    assert len(cache.merged) == 2  # built-in defaults (under c), and with _base.yaml (under a and b): once each
 
 
 def test_shared_files_are_not_profiles(tmp_path: Path) -> None:
