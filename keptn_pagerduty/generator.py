@@ -245,10 +245,10 @@ _WORK: tuple | None = None
 def _parallel(profiles_dir: Path, paths: list[Path], plan: incremental.Plan, root: Path | None,
               templates: Path | None, jobs: int, progress: Progress | None,
               stage: write.Staging | None, keep: bool) -> list[_Part] | None:
-    """Fork `jobs` workers, each making whole projects from a share of the profiles.
+    """Fork `jobs` workers, each making whole projects, taking groups of profiles as it goes (`_take`).
 
     Profiles are grouped by the project they name (`profiles.group_by_project`, a quick reading); each
-    worker loads its groups itself, so no process holds the whole fleet. None when the quick reading
+    worker loads the groups it takes itself, so no process holds the whole fleet. None when the quick reading
     proves wrong (two groups make one project): the caller then makes everything in one process.
     """
     global _WORK
@@ -262,9 +262,9 @@ def _parallel(profiles_dir: Path, paths: list[Path], plan: incremental.Plan, roo
         return None  # a new or changed profile joins a project that was to be kept: rare, made in one process
     ordered = [groups[key] for key in sorted(groups)]
     context = multiprocessing.get_context("fork")
-    counter = context.Value("i", 0)
+    counter, cursor = context.Value("i", 0), context.Value("i", 0)
     proofs = tempfile.TemporaryDirectory(prefix="keptn-pagerduty-proofs-")
-    _WORK = (profiles_dir, ordered, templates, jobs, counter, stage, prove.ProofStore(Path(proofs.name)), keep)
+    _WORK = (profiles_dir, ordered, templates, jobs, counter, cursor, stage, prove.ProofStore(Path(proofs.name)), keep)
     try:
         with proofs, context.Pool(min(jobs, len(ordered))) as pool:
             pending = pool.map_async(_work, range(min(jobs, len(ordered))))
@@ -283,31 +283,39 @@ def _parallel(profiles_dir: Path, paths: list[Path], plan: incremental.Plan, roo
     return parts
 
 
-def _work(index: int) -> _Part:
+def _work(index: int) -> _Part:  # noqa: ARG001 (one call per worker; the groups come from `_take`)
     assert _WORK is not None
-    profiles_dir, groups, templates, jobs, counter, stage, store, keep = _WORK
+    profiles_dir, groups, templates, jobs, counter, cursor, stage, store, keep = _WORK
     maker = _Maker(templates, stage, store, keep)
     shared = profiles.LoadCache()  # the files that the profiles extend, loaded once per worker
-    start, end = _share(len(groups), min(jobs, len(groups)), index)
-    for number in range(start, end):
-        try:
-            projects = model.build(profiles.load_profiles(profiles_dir, only=groups[number], shared=shared))
-        except UserError as exc:
-            maker.part.problems.extend(exc.problems)
-            projects = []
-        for project in projects:
-            maker.part.groups.append((project.name, number))
-            maker.make(project)
-        with counter.get_lock():
-            counter.value += 1
+    size = max(1, min(16, len(groups) // (jobs * 16)))
+    while numbers := _take(cursor, len(groups), size):
+        for number in numbers:
+            _make_group(maker, profiles_dir, groups, number, shared)
+            with counter.get_lock():
+                counter.value += 1
     return maker.done()
 
 
-def _share(count: int, jobs: int, index: int) -> tuple[int, int]:
-    """The contiguous range of `count` groups that worker `index` of `jobs` makes: shares differ by one at most."""
-    size, extra = divmod(count, jobs)
-    start = index * size + min(index, extra)
-    return start, start + size + (1 if index < extra else 0)
+def _make_group(maker: _Maker, profiles_dir: Path, groups: list[list[Path]], number: int,
+                shared: profiles.LoadCache) -> None:
+    try:
+        projects = model.build(profiles.load_profiles(profiles_dir, only=groups[number], shared=shared))
+    except UserError as exc:
+        maker.part.problems.extend(exc.problems)
+        projects = []
+    for project in projects:
+        maker.part.groups.append((project.name, number))
+        maker.make(project)
+
+
+def _take(cursor, count: int, size: int) -> range:
+    """The next `size` of `count` groups that no worker has taken (empty when none is left): workers take
+    work as they go, so one that meets heavier projects or waits on proofs does not hold the run up."""
+    with cursor.get_lock():
+        start = cursor.value
+        cursor.value = min(count, start + size)
+    return range(start, min(count, start + size))
 
 
 def subscriptions(projects: list[Project]) -> dict[str, dict]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from keptn_pagerduty import model, profiles, prove, render
-from keptn_pagerduty.generator import _Maker, _share, generate
+from keptn_pagerduty.generator import _Maker, _take, generate
 from keptn_pagerduty.fingerprint import sha256
 from keptn_pagerduty.write import STAGING, Staging, digest
 
@@ -20,13 +20,15 @@ def fleet(folder: Path, size: int) -> Path:
     return folder
 
 
-def test_shares_are_contiguous_and_even() -> None:
-    for count in range(1, 12):
-        for jobs in range(1, min(count, 4) + 1):
-            ranges = [_share(count, jobs, index) for index in range(jobs)]
-            assert ranges[0][0] == 0 and ranges[-1][1] == count
-            assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:]))
-            assert max(e - s for s, e in ranges) - min(e - s for s, e in ranges) <= 1
+def test_workers_take_every_group_once_in_chunks() -> None:
+    import multiprocessing
+
+    cursor = multiprocessing.get_context("fork").Value("i", 0)
+    taken = []
+    while numbers := _take(cursor, 10, 4):
+        taken.append(list(numbers))
+    assert taken == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+    assert not _take(cursor, 10, 4)
 
 
 def test_profiles_are_grouped_by_the_project_they_name(tmp_path: Path) -> None:
