@@ -72,7 +72,7 @@ def read_manifest(root: Path) -> set[str]:
     files = read_manifest_data(root).get("files", {})
     if not isinstance(files, (dict, list)):
         return set()
-    return {name for name in files if isinstance(name, str) and _safe(name)}
+    return {name for name in files if isinstance(name, str) and (not _unsafe(name) or _safe(name))}
 
 
 def _safe(name: str) -> bool:
