@@ -123,12 +123,13 @@ def generate_command(profiles_dir: Path | None = None, output_dir: Path | None =
                     "unchanged": outcome.unchanged, "removed": outcome.removed, "not_generated": outcome.extra,
                     "simulations": result.report.simulations})
         return
-    actions = [(name, "create") for name in outcome.created] + [(name, "update") for name in outcome.updated]
-    actions += [(name, "identical") for name in outcome.unchanged] + [(name, "remove") for name in outcome.removed]
-    for name, verb in sorted(actions):
-        console.action(verb, out / name)
-    for name in outcome.extra:
-        console.action("orphan", out / name, " (no profile makes it; --prune removes it)")
+    if not console.quiet:  # a line per file: thousands for a fleet
+        actions = [(name, "create") for name in outcome.created] + [(name, "update") for name in outcome.updated]
+        actions += [(name, "identical") for name in outcome.unchanged] + [(name, "remove") for name in outcome.removed]
+        for name, verb in sorted(actions):
+            console.action(verb, out / name)
+        for name in outcome.extra:
+            console.action("orphan", out / name, " (no profile makes it; --prune removes it)")
     proven = (f"{result.report.simulations} sample events proven" if result.made
               else "inputs unchanged since the last run, nothing to prove again")
     console.summary(f"{len(result.made) + len(result.kept)} files for {len(result.project_names())} project(s): "
