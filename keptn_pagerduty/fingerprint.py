@@ -45,15 +45,28 @@ def folder_digest(folder: Path | None) -> str:
     return digest.hexdigest()
 
 
-@lru_cache(maxsize=None)
 def relative(path: Path, root: Path) -> str:
-    """A resolved path as the manifest records it: relative to the output folder, never a machine path."""
-    return Path(os.path.relpath(path, _resolved(root))).as_posix()
+    """A resolved path as the manifest records it: relative to the output folder, never a machine path.
+
+    Worked out once per folder (`os.path.relpath` is slow and a fleet's profiles share a folder)."""
+    folder, name = os.path.split(os.fspath(path))
+    above = _relative_folder(folder or ".", root)
+    return name if above == "." else f"{above}/{name}"
+
+
+@lru_cache(maxsize=None)
+def _relative_folder(folder: str, root: Path) -> str:
+    return Path(os.path.relpath(folder, _resolved(root))).as_posix()
 
 
 def absolute(name: str, root: Path) -> Path:
     """The file a manifest name stands for (the inverse of `relative`, whether or not `root` exists yet)."""
-    return Path(os.path.normpath(_resolved(root) / name))
+    return Path(os.path.normpath(os.path.join(_resolved_text(root), name)))
+
+
+@lru_cache(maxsize=16)
+def _resolved_text(root: Path) -> str:
+    return os.fspath(_resolved(root))
 
 
 @lru_cache(maxsize=16)

@@ -41,10 +41,36 @@ def environment(templates: Path | None = None) -> jinja2.Environment:
     loaders.append(jinja2.FileSystemLoader(str(default_templates())))
     env = jinja2.Environment(loader=jinja2.ChoiceLoader(loaders), undefined=jinja2.StrictUndefined,
                              keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
-                             autoescape=False)
+                             autoescape=False, bytecode_cache=_bytecode_cache())
     env.filters["json"] = lambda value: json.dumps(value, ensure_ascii=False)
     env.filters["shell_quote"] = shell_quote
     return env
+
+
+def _bytecode_cache() -> jinja2.BytecodeCache | None:
+    """Jinja's own cache of compiled templates, in its private per-user folder in the system's temp folder:
+    compiling the templates costs every run, and every worker, more than reading them back. The cache
+    compiles a template again when its source changed. A cache that cannot be used is no cache: it never
+    fails a run."""
+    import jinja2  # noqa: PLC0415
+
+    class Cache(jinja2.FileSystemBytecodeCache):
+        def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+            try:
+                super().load_bytecode(bucket)
+            except OSError:
+                bucket.reset()
+
+        def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+            try:
+                super().dump_bytecode(bucket)
+            except OSError:
+                pass
+
+    try:
+        return Cache()
+    except (OSError, RuntimeError):  # no private folder to be had (Jinja refuses an unsafe one)
+        return None
 
 
 def shell_quote(value: object) -> str:

@@ -318,19 +318,7 @@ def _manifest_bytes(digests: dict[str, str], inputs: dict | None, orphans: list[
     data["files"] = {name: digests[name] for name in sorted(digests)}
     if orphans:
         data["not_generated"] = sorted(orphans)  # owned, but no profile makes them any more
-    return (_indented(data) + "\n").encode()
-
-
-def _indented(value: object, pad: str = "") -> str:
-    """`json.dumps(value, indent=2)`, built from C-encoded pieces: indent makes json use its pure-Python
-    encoder, which costs a large manifest tens of milliseconds on every run."""
-    inner = pad + "  "
-    if isinstance(value, dict) and value:
-        items = (f"{inner}{json.dumps(k)}: {_indented(v, inner)}" for k, v in value.items())
-        return "{\n" + ",\n".join(items) + f"\n{pad}}}"
-    if isinstance(value, list) and value:
-        return "[\n" + ",\n".join(f"{inner}{_indented(v, inner)}" for v in value) + f"\n{pad}]"
-    return json.dumps(value)
+    return (json.dumps(data, indent=2) + "\n").encode()
 
 
 def _conflicts(root: Path, made: dict[str, str], owned: set[str]) -> list[Problem]:
