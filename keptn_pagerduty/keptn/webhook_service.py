@@ -200,6 +200,7 @@ def _resolve_tag(node: yaml.ScalarNode) -> str:
     return _implicit_tag(node.value)
 
 
+@functools.lru_cache(maxsize=4096)  # keys and short values repeat in every file
 def _implicit_tag(v: str) -> str:
     if v in _NULLS:
         return "!!null"
