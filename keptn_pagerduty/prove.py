@@ -62,9 +62,10 @@ class ProofReport:
 
 # Sample events are aimed at these names, and proofs run under this subscription ID, so one proof serves
 # every notification with the same request: names print as they are (placeholders never transform them),
-# so a body for project X is the sentinel body with the names replaced. The first use of a proof checks
-# that with a real simulation.
-SENTINELS = ("kpdsentinelproject", "kpdsentinelstage", "kpdsentinelservice", "5e471ae1-0000-5000-8000-000000000000")
+# so a body for project X is the sentinel body with the names replaced. Each proof checks that once, with a
+# real simulation for the notification it was proven for (`_prove_shape`).
+SENTINELS = ("kpdsentinelproject", "kpdsentinelstage", "kpdsentinelservice",
+             "5e471ae1-0000-5000-8000-000000000000")
 
 # Template work shared by every proof this process runs: requests differ in text but share their actions.
 _MEMO = gotemplate.Memo()
