@@ -2506,11 +2506,15 @@ class Template:
 def _memo_key(node: _Node) -> str | None:
     """What decides a top-level node's output besides the data and the variables: its text (Go's String(),
     which gives the tree back). None for text, and for nodes that declare or assign a variable that outlives
-    them (" = " also matches inside a string constant: that node is then just not kept)."""
-    if isinstance(node, _TextNode) or (isinstance(node, _ActionNode) and node.pipe.decl):
+    them: an action's declarations, even in parentheses, stay for the nodes after it (a control structure
+    drops its own), and an assignment changes a variable declared before. The tests also match inside a
+    string constant: that node is then just not kept."""
+    if isinstance(node, _TextNode):
         return None
     key = str(node)
-    return None if " = " in key else key
+    if " = " in key or (isinstance(node, _ActionNode) and ":=" in key):
+        return None
+    return key
 
 
 class Memo:

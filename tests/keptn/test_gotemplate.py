@@ -723,6 +723,15 @@ def test_memo_tells_variables_apart() -> None:
     assert render('{{$r := 1}}{{printf "%T" $r}}', EVENT, "", memo) == "int"
 
 
+def test_memo_runs_declarations_in_parentheses_every_time() -> None:
+    # A declaration inside an action's parentheses stays for the actions after it, as in Go.
+    memo = gotemplate.Memo()
+    one, two = '{{print ($x := 1)}}{{$x}}', '{{print ($x := 2)}}{{$x}}'
+    assert (render(one, EVENT), render(two, EVENT)) == ("11", "22")
+    assert (render(one, EVENT, "", memo), render(two, EVENT, "", memo), render(one, EVENT, "", memo)) == ("11", "22", "11")
+    assert render('{{if (print ($y := 1))}}{{$y}}{{end}}', EVENT, "", memo) == "1"
+
+
 def test_memo_runs_assignments_every_time() -> None:
     memo = gotemplate.Memo()
     assert render('{{$x := 1}}{{if true}}{{$x = 2}}{{end}}{{$x}}', EVENT, "", memo) == "2"
