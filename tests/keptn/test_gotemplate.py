@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from keptn_pagerduty.keptn import gotemplate
 from keptn_pagerduty.keptn.gotemplate import (
@@ -765,3 +767,37 @@ def test_memo_is_bounded() -> None:
     for index in range(10):
         assert render('{{.n}}', {"n": index}, "", memo) == str(index)
     assert len(memo._outputs) <= 3
+
+
+# Templates made of actions that read data, declare, assign and scope variables, over data that differ in
+# type and value: with one memo shared by every example, each output and error must be the memo-less one.
+_PIECES = (
+    "x", "\n", '{{.data.project}}', '{{.data.result}}', '{{with .data.result}}{{.}}{{else}}none{{end}}',
+    '{{$r := .data.result}}', '{{$r}}', '{{$r = "z"}}', '{{if eq (print $r) "pass"}}P{{else}}F{{end}}',
+    '{{print ($y := .data.score)}}', '{{print ($y := 1)}}', '{{print ($y := "two")}}', '{{$y}}', '{{range $i, $e := .data.list}}{{$i}}={{$e}};{{end}}',
+    '{{len .data.list}}', '{{index .data "missing"}}', '{{with $z := .data.project}}{{$z}}{{end}}',
+    '{{.data.score}}', '{{printf "%v-%T" .data.score .data.score}}', '{{index .env "routingKey"}}',
+)
+_MEMO_FOR_PROPERTIES = gotemplate.Memo()
+
+
+@given(pieces=st.lists(st.sampled_from(_PIECES), min_size=1, max_size=8),
+       result=st.sampled_from([None, "pass", "fail", 1, True]),
+       score=st.sampled_from([100, 100.0, -0.0, "100", None]),
+       items=st.sampled_from([[], ["a"], ["a", None], None]))
+@settings(max_examples=400, deadline=None)
+def test_a_memo_never_changes_an_output_or_an_error(pieces: list[str], result: Any, score: Any, items: Any) -> None:
+    data: dict[str, Any] = {"data": {"project": "shop", "score": score}, "env": {"routingKey": "K"}}
+    for key, value in (("result", result), ("list", items)):
+        if value is not None:
+            data["data"][key] = value
+    text = "".join(pieces)
+    try:
+        expected: tuple[str, str] = ("ok", render(text, data))
+    except TemplateError as exc:
+        expected = ("error", str(exc))
+    try:
+        got: tuple[str, str] = ("ok", render(text, data, "", _MEMO_FOR_PROPERTIES))
+    except TemplateError as exc:
+        got = ("error", str(exc))
+    assert got == expected
