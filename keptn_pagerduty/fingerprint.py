@@ -61,12 +61,7 @@ def _relative_folder(folder: str, root: Path) -> str:
 
 def absolute(name: str, root: Path) -> Path:
     """The file a manifest name stands for (the inverse of `relative`, whether or not `root` exists yet)."""
-    return Path(os.path.normpath(os.path.join(_resolved_text(root), name)))
-
-
-@lru_cache(maxsize=16)
-def _resolved_text(root: Path) -> str:
-    return os.fspath(_resolved(root))
+    return Path(os.path.normpath(os.path.join(_resolved(root), name)))
 
 
 @lru_cache(maxsize=16)

@@ -66,9 +66,9 @@ def generate(profiles_dir: Path, templates: Path | None = None, jobs: int | None
 
     Large fleets are made by `jobs` forked processes (default: one per core, from PARALLEL_PROFILES
     profiles on), each taking groups of profiles as it goes and loading, proving and writing whole
-    projects, so that no process ever holds the whole fleet. With `reuse` (the output folder of an earlier run), projects whose inputs are
-    unchanged since that run and whose files are intact are kept as they are: same inputs, same bytes,
-    nothing to prove again. With `stage`, files are written there as each project is proven; then, or
+    projects, so that no process ever holds the whole fleet. With `reuse` (the output folder of an earlier
+    run), projects whose inputs are unchanged since that run and whose files are intact are kept as they
+    are: same inputs, same bytes, nothing to prove again. With `stage`, files are written there as each project is proven; then, or
     without `keep_files`, only their digests are kept in memory.
     """
     read: dict[str, str] = {}  # digests of the input files by manifest name: each is read once per run

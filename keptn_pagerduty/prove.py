@@ -174,7 +174,7 @@ class Prover:
         problems: list[Problem] = []
         for file in files:
             try:
-                config = self._decoded.get(_document(file.text)) or self._decode_now(file.text)
+                config = self._config(file.text)
             except webhook_service.DecodeError as exc:
                 problems.append(Problem(file.output_path, 1, 1, "", f"Keptn would not load this file: {exc}",
                                         "a template in templates/ produces an invalid webhook.yaml; fix the template"))
@@ -194,14 +194,17 @@ class Prover:
 
     def _decode(self, file: WebhookFile):
         try:
-            return self._decoded.get(_document(file.text)) or self._decode_now(file.text)
+            return self._config(file.text)
         except webhook_service.DecodeError:
             return None  # prove() reports it
 
-    def _decode_now(self, text: str):
-        """Decode (errors name the lines of this very text); files that differ only in their header comment,
-        like a project's files for its stages, are decoded once."""
-        config = self._decoded[_document(text)] = webhook_service.decode(text)
+    def _config(self, text: str):
+        """The decoded file; files that differ only in their header comment, like a project's files for its
+        stages, are decoded once (an error names the lines of the text it came from: errors are not kept)."""
+        document = _document(text)
+        config = self._decoded.get(document)
+        if config is None:
+            config = self._decoded[document] = webhook_service.decode(text)
         return config
 
     def _count(self, n: Notification) -> None:

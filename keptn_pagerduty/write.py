@@ -72,10 +72,12 @@ def read_manifest(root: Path) -> set[str]:
     files = read_manifest_data(root).get("files", {})
     if not isinstance(files, (dict, list)):
         return set()
-    return {name for name in files if isinstance(name, str) and (not _unsafe(name) or _safe(name))}
+    return {name for name in files if isinstance(name, str) and _safe(name)}
 
 
 def _safe(name: str) -> bool:
+    if not _unsafe(name):
+        return True
     try:
         safe_relative(name)
     except ValueError:
