@@ -74,6 +74,19 @@ def _settings(profiles_dir: Path | None = None, output_dir: Path | None = None,
     return settings
 
 
+def _proof_cache():
+    from .proofcache import ProofCache, default_folder
+    return ProofCache(default_folder(os.environ))
+
+
+def _proven(report) -> str:
+    text = f"{report.simulations} sample events proven"
+    if report.reused:
+        text += (f" ({report.reused} request{'s' if report.reused != 1 else ''} proven by an earlier run, "
+                 f"from the proof cache)")
+    return text
+
+
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="keptn-pagerduty")
 @click.option("--quiet", "-q", is_flag=True, help="The same as --quiet on the command.")
@@ -112,7 +125,7 @@ def generate_command(profiles_dir: Path | None = None, output_dir: Path | None =
         # Only projects whose inputs changed since the last run into `out` are made again (see incremental).
         with Staging(out) as staging, console.progress("checking profiles and proving webhooks") as progress:
             result = generate(settings.profiles_dir, settings.templates_dir, progress=progress.update, reuse=out,
-                              stage=staging)
+                              stage=staging, cache=_proof_cache())
             progress.step("writing files")
             outcome = staging.commit(result.made, prune=prune, inputs=result.inputs(out), kept=result.kept)
     except UserError as exc:
@@ -130,8 +143,7 @@ def generate_command(profiles_dir: Path | None = None, output_dir: Path | None =
             console.action(verb, out / name)
         for name in outcome.extra:
             console.action("orphan", out / name, " (no profile makes it; --prune removes it)")
-    proven = (f"{result.report.simulations} sample events proven" if result.made
-              else "inputs unchanged since the last run, nothing to prove again")
+    proven = (_proven(result.report) if result.made else "inputs unchanged since the last run, nothing to prove again")
     console.summary(f"{len(result.made) + len(result.kept)} files for {len(result.project_names())} project(s): "
                     f"{len(outcome.created)} created, {len(outcome.updated)} updated, {len(outcome.unchanged)} "
                     f"unchanged, {len(outcome.removed)} removed; {proven}.")
@@ -150,7 +162,7 @@ def validate_command(profiles_dir: Path | None, templates_dir: Path | None, fmt:
         settings = _settings(profiles_dir, None, templates_dir, need=("profiles", "templates"))
         with console.progress("checking profiles and proving webhooks") as progress:
             result = generate(settings.profiles_dir, settings.templates_dir, progress=progress.update,
-                              keep_files=False)
+                              keep_files=False, cache=_proof_cache())
     except UserError as exc:
         _fail(exc, fmt, console, VALIDATE_JSON)
     if fmt == "json":
@@ -158,7 +170,7 @@ def validate_command(profiles_dir: Path | None, templates_dir: Path | None, fmt:
                     "simulations": result.report.simulations})
     else:
         console.summary(f"ok: {len(result.made)} files for {len(result.project_names())} project(s); "
-                        f"{result.report.simulations} sample events proven.")
+                        f"{_proven(result.report)}.")
 
 
 @main.command("check")

@@ -19,6 +19,7 @@ from .current import find_integration_keys
 from .events import load_catalogue
 from .model import Project
 from .problems import Problem, UserError
+from .proofcache import ProofCache
 
 # Below this many profiles a second process costs more than it saves.
 PARALLEL_PROFILES = 100
@@ -61,7 +62,7 @@ Progress = Callable[[int, int], None]  # (projects done, projects in all)
 
 def generate(profiles_dir: Path, templates: Path | None = None, jobs: int | None = None,
              progress: Progress | None = None, reuse: Path | None = None, stage: write.Staging | None = None,
-             keep_files: bool = True) -> Generation:
+             keep_files: bool = True, cache: ProofCache | None = None) -> Generation:
     """Load, build, render and prove everything; raise `UserError` with every problem found.
 
     Large fleets are made by `jobs` forked processes (default: one per core, from PARALLEL_PROFILES
@@ -69,7 +70,8 @@ def generate(profiles_dir: Path, templates: Path | None = None, jobs: int | None
     projects, so that no process ever holds the whole fleet. With `reuse` (the output folder of an earlier
     run), projects whose inputs are unchanged since that run and whose files are intact are kept as they
     are: same inputs, same bytes, nothing to prove again. With `stage`, files are written there as each project is proven; then, or
-    without `keep_files`, only their digests are kept in memory.
+    without `keep_files`, only their digests are kept in memory. With `cache`, requests proven by an earlier
+    run are taken from there (`proofcache`).
     """
     read: dict[str, str] = {}  # digests of the input files by manifest name: each is read once per run
     # The run allocates millions of short-lived, acyclic objects: the cycle collector only costs time here.
@@ -79,7 +81,8 @@ def generate(profiles_dir: Path, templates: Path | None = None, jobs: int | None
         paths, plan = _plan(profiles_dir, templates, reuse, read)
         jobs = _jobs(len(paths), jobs)
         keep = keep_files and stage is None
-        parts = _parallel(profiles_dir, paths, plan, reuse, templates, jobs, progress, stage, keep) if jobs > 1 else None
+        parts = (_parallel(profiles_dir, paths, plan, reuse, templates, jobs, progress, stage, keep, cache)
+                 if jobs > 1 else None)
         projects: list[Project] = []
         if parts is None:  # one process, or the fleet could not be split by project (see _parallel)
             if stage is not None:
@@ -92,7 +95,7 @@ def generate(profiles_dir: Path, templates: Path | None = None, jobs: int | None
                 if progress is not None:
                     progress(done[0], len(projects))
 
-            parts = [_make(projects, templates, tick, stage, keep)]
+            parts = [_make(projects, templates, tick, stage, keep, cache)]
     finally:
         if collecting:
             gc.enable()
@@ -106,6 +109,7 @@ def generate(profiles_dir: Path, templates: Path | None = None, jobs: int | None
         problems.extend(part.problems)
         result.report.simulations += part.simulations
         result.report.distinct_requests += part.distinct_requests
+        result.report.reused += part.reused
     if problems:
         raise UserError(problems)
     result.files = dict(sorted(result.files.items()))
@@ -145,6 +149,7 @@ class _Part:
     problems: list[Problem] = field(default_factory=list)
     simulations: int = 0
     distinct_requests: int = 0
+    reused: int = 0
     groups: list[tuple[str, int]] = field(default_factory=list)  # (project, the group of profiles it came from)
 
 
@@ -156,9 +161,9 @@ class _Maker:
     """
 
     def __init__(self, templates: Path | None, stage: write.Staging | None, store: prove.ProofStore | None = None,
-                 keep: bool = True):
+                 keep: bool = True, cache: ProofCache | None = None):
         self.env = render.environment(templates)
-        self.prover = prove.Prover(store)
+        self.prover = prove.Prover(store, cache)
         self.stage = stage
         self.keep = keep
         self.part = _Part()
@@ -213,14 +218,15 @@ class _Maker:
             part.files, part.made = {}, {}
         part.simulations = self.prover.report.simulations
         part.distinct_requests = self.prover.report.distinct_requests
+        part.reused = self.prover.report.reused
         return part
 
 
 def _make(projects: list[Project], templates: Path | None, tick: Callable[[], None],
-          stage: write.Staging | None, keep: bool) -> _Part:
+          stage: write.Staging | None, keep: bool, cache: ProofCache | None) -> _Part:
     if not projects:  # everything kept: not even the templates are needed
         return _Part()
-    maker = _Maker(templates, stage, keep=keep)
+    maker = _Maker(templates, stage, keep=keep, cache=cache)
     for project in projects:
         maker.make(project)
         tick()
@@ -244,7 +250,7 @@ _WORK: tuple | None = None
 
 def _parallel(profiles_dir: Path, paths: list[Path], plan: incremental.Plan, root: Path | None,
               templates: Path | None, jobs: int, progress: Progress | None,
-              stage: write.Staging | None, keep: bool) -> list[_Part] | None:
+              stage: write.Staging | None, keep: bool, cache: ProofCache | None) -> list[_Part] | None:
     """Fork `jobs` workers, each making whole projects, taking groups of profiles as it goes (`_take`).
 
     Profiles are grouped by the project they name (`profiles.group_by_project`, a quick reading); each
@@ -264,7 +270,8 @@ def _parallel(profiles_dir: Path, paths: list[Path], plan: incremental.Plan, roo
     context = multiprocessing.get_context("fork")
     counter, cursor = context.Value("i", 0), context.Value("i", 0)
     proofs = tempfile.TemporaryDirectory(prefix="keptn-pagerduty-proofs-")
-    _WORK = (profiles_dir, ordered, templates, jobs, counter, cursor, stage, prove.ProofStore(Path(proofs.name)), keep)
+    _WORK = (profiles_dir, ordered, templates, jobs, counter, cursor, stage, prove.ProofStore(Path(proofs.name)), keep,
+             cache)
     try:
         with proofs, context.Pool(min(jobs, len(ordered))) as pool:
             pending = pool.map_async(_work, range(min(jobs, len(ordered))))
@@ -285,8 +292,8 @@ def _parallel(profiles_dir: Path, paths: list[Path], plan: incremental.Plan, roo
 
 def _work(index: int) -> _Part:  # noqa: ARG001 (one call per worker; the groups come from `_take`)
     assert _WORK is not None
-    profiles_dir, groups, templates, jobs, counter, cursor, stage, store, keep = _WORK
-    maker = _Maker(templates, stage, store, keep)
+    profiles_dir, groups, templates, jobs, counter, cursor, stage, store, keep, cache = _WORK
+    maker = _Maker(templates, stage, store, keep, cache)
     shared = profiles.LoadCache()  # the files that the profiles extend, loaded once per worker
     size = max(1, min(16, len(groups) // (jobs * 16)))
     while numbers := _take(cursor, len(groups), size):

@@ -24,6 +24,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from . import events, pagerduty
+from .proofcache import ProofCache
 from .keptn import gotemplate, webhook_service
 from .model import Notification, opening_and_closing
 from .payload import RESULTS, SCRIPT_ROUTING_KEY, SEVERITIES
@@ -58,6 +59,7 @@ class ProofReport:
     proofs: dict[str, Proof] = field(default_factory=dict)  # by subscription id
     simulations: int = 0  # sample events run through the webhook-service simulation
     distinct_requests: int = 0  # requests proven (each distinct request once)
+    reused: int = 0  # distinct requests an earlier run had proven (from the proof cache)
 
 
 # Sample events are aimed at these names, and proofs run under this subscription ID, so one proof serves
@@ -96,6 +98,14 @@ class _ShapeProof:
     bodies: list[tuple[str, str, str, str, tuple[str, str]]] = field(default_factory=list)  # label, url, body, action, stage/service
     exact_only: bool = False  # substitution failed its check: simulate every notification's samples
 
+    def entry(self) -> dict:
+        """As the proof cache keeps it (passing proofs only)."""
+        return {"exact_only": self.exact_only, "bodies": [[*body[:4], list(body[4])] for body in self.bodies]}
+
+    @classmethod
+    def from_entry(cls, entry: dict) -> _ShapeProof:
+        return cls(bodies=[(*body[:4], tuple(body[4])) for body in entry["bodies"]], exact_only=entry["exact_only"])
+
 
 class ProofStore:
     """Proofs shared by the processes of one run, as files in a folder: a request proven by one process is
@@ -130,11 +140,12 @@ class ProofStore:
 class Prover:
     """Proves webhook files project by project, remembering every request it has proven already."""
 
-    def __init__(self, store: ProofStore | None = None) -> None:
+    def __init__(self, store: ProofStore | None = None, cache: ProofCache | None = None) -> None:
         self.report = ProofReport()
         self._shapes: dict[str, _ShapeProof] = {}
         self._done: set[str] = set()
         self._store = store
+        self._cache = cache
         self._decoded: dict[str, object] = {}  # webhook.yaml document -> decoded config, between ready and prove
         self._keys: dict[tuple, str] = {}  # (webhook, subscription id) -> shape key, between ready and prove
 
@@ -154,14 +165,13 @@ class Prover:
                 key = self._key(config, found, hook.notification)
                 if key in self._shapes:
                     continue
-                proof = self._store.get(key)
+                proof = self._store.get(key) or self._cached(key)
                 if proof is not None:
                     self._shapes[key] = proof
                 elif not self._store.claim(key):
                     waiting = True
                 else:
-                    self._shapes[key] = proof = _prove_shape(config, found, hook.notification)
-                    self._count(hook.notification)
+                    self._shapes[key] = proof = self._prove_new(key, config, found, hook.notification)
                     self._store.put(key, proof)
         return not waiting
 
@@ -207,9 +217,22 @@ class Prover:
             config = self._decoded[document] = webhook_service.decode(text)
         return config
 
-    def _count(self, n: Notification) -> None:
+    def _cached(self, key: str) -> _ShapeProof | None:
+        """The proof an earlier run made of this request, from the proof cache."""
+        entry = self._cache.get(key) if self._cache is not None else None
+        if entry is None:
+            return None
+        if entry.get("run") != self._cache.run:  # not stored by another process of this run
+            self.report.reused += 1
+        return _ShapeProof.from_entry(entry)
+
+    def _prove_new(self, key: str, config, webhook, n: Notification) -> _ShapeProof:
+        proof = _prove_shape(config, webhook, n)
         self.report.distinct_requests += 1
         self.report.simulations += len(_samples(n.event))
+        if self._cache is not None and proof.failure is None:
+            self._cache.put(key, proof.entry())
+        return proof
 
     def _prove_webhook(self, file: WebhookFile, config, n: Notification) -> list[Problem]:
         found = webhook_service.find_webhook(config, n.subscription_id)
@@ -222,8 +245,7 @@ class Prover:
         key = self._key(config, found, n)
         proof = self._shapes.get(key)
         if proof is None:
-            proof = self._shapes[key] = _prove_shape(config, found, n)
-            self._count(n)
+            proof = self._shapes[key] = self._cached(key) or self._prove_new(key, config, found, n)
         if proof.failure:
             return [_problem(n, file, proof.failure)]
         self.report.proofs[n.subscription_id] = Proof(_bodies(proof, config, found, n))

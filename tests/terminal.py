@@ -28,6 +28,7 @@ class Run:
 
 def clean_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KEPTN_PAGERDUTY_", "NO_COLOR", "FORCE_COLOR"))}
+    env["KEPTN_PAGERDUTY_CACHE"] = "off"  # every test proves for real (conftest.py)
     env.update(extra)
     return env
 

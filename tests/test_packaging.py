@@ -56,6 +56,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def env_for(target: Path) -> dict[str, str]:
     """The installed copy first on the path; the runtime dependencies come from this venv."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("KEPTN_PAGERDUTY_")}
+    env["KEPTN_PAGERDUTY_CACHE"] = "off"  # every test proves for real (conftest.py)
     env["PYTHONPATH"] = str(target)
     return env
 
