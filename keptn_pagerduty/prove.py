@@ -24,11 +24,11 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from . import events, pagerduty
-from .proofcache import ProofCache
 from .keptn import gotemplate, webhook_service
 from .model import Notification, opening_and_closing
 from .payload import RESULTS, SCRIPT_ROUTING_KEY, SEVERITIES
 from .problems import Problem, UserError
+from .proofcache import ProofCache
 from .render import WebhookFile, setting_path
 from .yamlsource import format_path
 
