@@ -59,9 +59,11 @@ class ProofCache:
         own = folder / f"proofs-{version}"
         try:
             folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-            created = not os.path.lexists(own)
-            if created:
+            try:
                 own.mkdir(mode=0o700)
+                created = True
+            except FileExistsError:  # an earlier run's, or another run's that started at the same moment
+                created = False
             info = os.lstat(own)
         except OSError:
             return None

@@ -41,7 +41,7 @@ def environment(templates: Path | None = None) -> jinja2.Environment:
     loaders.append(jinja2.FileSystemLoader(str(default_templates())))
     env = jinja2.Environment(loader=jinja2.ChoiceLoader(loaders), undefined=jinja2.StrictUndefined,
                              keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
-                             autoescape=False, bytecode_cache=_bytecode_cache())
+                             autoescape=False, bytecode_cache=_bytecode_cache(), auto_reload=False)
     env.filters["json"] = lambda value: json.dumps(value, ensure_ascii=False)
     env.filters["shell_quote"] = shell_quote
     return env
