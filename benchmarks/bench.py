@@ -348,35 +348,8 @@ def disk_floor(output: Path, base: Path, repeat: int, delete_before: bool = Fals
     return {"best_s": round(best_wall, 3), "cpu_s": round(best_cpu, 3), "files": len(tree), "folders": len(folders)}
 
 
-_CALIBRATION = """
-import json, time
-data = {f"k{i}": ["x" * (i % 7), i, {"n": i, "s": str(i)}] for i in range(2000)}
-best = float("inf")
-for _ in range(5):
-    started = time.process_time()
-    for _ in range(4):
-        json.loads(json.dumps(data))
-        sorted(data, key=lambda k: k[::-1])
-        "".join(str(v) for v in data.values())
-    best = min(best, time.process_time() - started)
-print(best)
-"""
-
-
-def calibrate() -> float:
-    """Milliseconds of CPU for a fixed piece of pure-Python work (JSON, sorting, string building), best of 5,
-    in a fresh process.
-
-    The machine this runs on is shared, and its speed changes from one minute to the next; this number, taken
-    before and after each size, says how fast it was while that size was measured (lower is faster).
-    """
-    out = subprocess.run([sys.executable, "-c", _CALIBRATION], capture_output=True, text=True, check=True).stdout
-    return round(float(out) * 1000, 1)
-
-
 def _bench_size(size: int, repeat: int, workdir: Path, timeout: float, log, result: dict, saved,
                 delete_before: bool) -> None:
-    result["calibration_ms"] = [calibrate()]
     base = workdir / f"fleet-{size}"
     profiles = base / "profiles"
     started = time.perf_counter()
@@ -440,9 +413,6 @@ def _bench_size(size: int, repeat: int, workdir: Path, timeout: float, log, resu
         runs.append(run_step(cli("--help"), 0, "--help", timeout, log))
     result["help"] = summarize(runs)
     log(f"[{size}] help: best {result['help']['best_s']:.3f} s")
-    result["calibration_ms"].append(calibrate())
-    log(f"[{size}] calibration: {result['calibration_ms'][0]} ms before, {result['calibration_ms'][1]} ms after "
-        f"(fixed CPU work; lower is a faster machine)")
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -516,12 +486,6 @@ def print_results(results: dict[int, dict]) -> list[dict]:
         for size, floor in floors:
             print(f"  {size:>7,} profiles: {floor['best_s']:.2f} s wall, {floor['cpu_s']:.2f} s CPU for {floor['files']:,} "
                   f"files and {floor['folders']:,} folders")
-    calibrations = [(size, r["calibration_ms"]) for size, r in sorted(results.items()) if r.get("calibration_ms")]
-    if calibrations:
-        print("\nCalibration (ms of CPU for a fixed piece of Python work, before and after each size; lower is a "
-              "faster machine):")
-        for size, values in calibrations:
-            print(f"  {size:>7,} profiles: " + " / ".join(f"{v:.1f}" for v in values))
     for size in sorted(results):
         if results[size].get("error"):
             print(f"\n{size:,} profiles: {results[size]['error'].strip()}")
