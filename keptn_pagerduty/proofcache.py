@@ -50,10 +50,12 @@ class ProofCache:
 
     @staticmethod
     def _open(folder: Path) -> Path | None:
-        from . import fingerprint  # noqa: PLC0415  (hashes the package: only when a cache is wanted)
-
         import yaml  # noqa: PLC0415
 
+        from . import fingerprint  # noqa: PLC0415  (hashes the package: only when a cache is wanted)
+
+        if not hasattr(os, "getuid"):  # no owner and mode to check the folder by: no cache
+            return None
         version = hashlib.sha256("\0".join((fingerprint.generator_digest(), sys.version.split()[0],
                                             yaml.__version__)).encode()).hexdigest()[:20]
         own = folder / f"proofs-{version}"

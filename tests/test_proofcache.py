@@ -92,6 +92,14 @@ def test_a_folder_other_users_can_write_to_is_not_used(tmp_path: Path) -> None:
     assert ProofCache(tmp_path / "file").folder is None  # not a folder: no cache, and no error
 
 
+def test_no_cache_where_a_folder_has_no_owner_to_check(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.delattr(os, "getuid")  # as on Windows
+    cache = ProofCache(tmp_path / "cache")
+    assert cache.folder is None and cache.get("x") is None
+    cache.put("x", {"exact_only": False, "bodies": []})  # does nothing, and does not fail
+    assert not (tmp_path / "cache").exists()
+
+
 def test_a_failing_proof_is_not_kept(tmp_path: Path) -> None:
     profiles = tmp_path / "profiles"  # v1beta1 profiles only: the header below breaks each of their requests
     profiles.mkdir()
