@@ -14,13 +14,17 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from . import __version__, config
 from .console import Console, stdin_is_terminal
 from .problems import Problem, UserError
+
+if TYPE_CHECKING:
+    from .proofcache import ProofCache
+    from .prove import ProofReport
 
 FORMATS = click.Choice(["text", "json"])
 
@@ -74,12 +78,13 @@ def _settings(profiles_dir: Path | None = None, output_dir: Path | None = None,
     return settings
 
 
-def _proof_cache():
+def _proof_cache() -> ProofCache:
+    """Proofs of earlier runs, where KEPTN_PAGERDUTY_CACHE or the user's cache folder says (`proofcache`)."""
     from .proofcache import ProofCache, default_folder
     return ProofCache(default_folder(os.environ))
 
 
-def _proven(report) -> str:
+def _proven(report: ProofReport) -> str:
     text = f"{report.simulations} sample events proven"
     if report.reused:
         text += (f" ({report.reused} request{'s' if report.reused != 1 else ''} proven by an earlier run, "
