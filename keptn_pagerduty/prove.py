@@ -150,7 +150,8 @@ class Prover:
         self._keys: dict[tuple, str] = {}  # (webhook, subscription id) -> shape key, between ready and prove
 
     def ready(self, files: list[WebhookFile]) -> bool:
-        """False when another process is proving a request these files need: make another project first."""
+        """False when another process is proving a request these files need (or taking it from the proof cache):
+        make another project first."""
         if self._store is None:
             return True
         waiting = False
@@ -165,13 +166,14 @@ class Prover:
                 key = self._key(config, found, hook.notification)
                 if key in self._shapes:
                     continue
-                proof = self._store.get(key) or self._cached(key)
+                proof = self._store.get(key)
                 if proof is not None:
                     self._shapes[key] = proof
                 elif not self._store.claim(key):
                     waiting = True
-                else:
-                    self._shapes[key] = proof = self._prove_new(key, config, found, hook.notification)
+                else:  # the claim holder takes it from the proof cache, or proves it, for every process
+                    proof = self._cached(key) or self._prove_new(key, config, found, hook.notification)
+                    self._shapes[key] = proof
                     self._store.put(key, proof)
         return not waiting
 

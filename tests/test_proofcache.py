@@ -49,6 +49,22 @@ def test_proofs_one_run_shares_between_its_processes_are_not_counted_as_an_earli
     assert again.files == first.files
 
 
+def test_a_request_two_workers_need_is_taken_from_the_cache_once(tmp_path: Path) -> None:
+    profiles = tmp_path / "profiles"  # eight projects with the same requests: both workers need each one
+    profiles.mkdir()
+    text = (ROOT / "profiles" / "podtato-eu.yaml").read_text()
+    for index in range(8):
+        (profiles / f"p{index}.yaml").write_text(text.replace("project: podtato-head", f"project: shop-{index}"))
+    uncached = generate(profiles, jobs=1)
+    assert uncached.report.distinct_requests == len(uncached.projects[0].notifications) > 0  # shared by all 8
+    first = generate(profiles, cache=ProofCache(tmp_path / "cache"), jobs=2)
+    assert first.report.reused == 0 and first.report.distinct_requests == uncached.report.distinct_requests
+    warm = generate(profiles, cache=ProofCache(tmp_path / "cache"), jobs=2)  # a later run
+    assert warm.report.distinct_requests == 0
+    assert warm.report.reused == uncached.report.distinct_requests  # each request counted once, by one worker
+    assert warm.files == first.files == uncached.files
+
+
 def test_only_the_request_a_change_touches_is_proven_again(tmp_path: Path) -> None:
     profiles = tmp_path / "profiles"
     shutil.copytree(ROOT / "profiles", profiles)
