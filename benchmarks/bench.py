@@ -570,7 +570,7 @@ PHASES = ("keptn_pagerduty.generator:generate", "keptn_pagerduty.generator:_make
           "keptn_pagerduty.pagerduty:validate_event", "keptn_pagerduty.render:project_files",
           "keptn_pagerduty.current:find_integration_keys", "keptn_pagerduty.current:unchanged",
           "keptn_pagerduty.write:Staging.put", "keptn_pagerduty.write:Staging.commit",
-          "keptn_pagerduty.write:_conflicts", "keptn_pagerduty.write:_atomic_write",
+          "keptn_pagerduty.write:_conflicts", "keptn_pagerduty.write:atomic_write",
           "keptn_pagerduty.write:check", "keptn_pagerduty.write:verify")
 _PHASES_MARK = "@@phases@@ "
 

@@ -69,9 +69,9 @@ def generate(profiles_dir: Path, templates: Path | None = None, jobs: int | None
     profiles on), each taking groups of profiles as it goes and loading, proving and writing whole
     projects, so that no process ever holds the whole fleet. With `reuse` (the output folder of an earlier
     run), projects whose inputs are unchanged since that run and whose files are intact are kept as they
-    are: same inputs, same bytes, nothing to prove again. With `stage`, files are written there as each project is proven; then, or
-    without `keep_files`, only their digests are kept in memory. With `cache`, requests proven by an earlier
-    run are taken from there (`proofcache`).
+    are: same inputs, same bytes, nothing to prove again. With `stage`, files are written there as each
+    project is proven; then, or without `keep_files`, only their digests are kept in memory. With `cache`,
+    requests proven by an earlier run are taken from there (`proofcache`).
     """
     read: dict[str, str] = {}  # digests of the input files by manifest name: each is read once per run
     # The run allocates millions of short-lived, acyclic objects: the cycle collector only costs time here.

@@ -24,6 +24,8 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from .write import atomic_write
+
 ENVIRONMENT = "KEPTN_PAGERDUTY_CACHE"  # a folder, or "off"
 STALE_DAYS = 30
 
@@ -90,17 +92,11 @@ class ProofCache:
         """Store `entry` under `key` (atomically: a reader never sees half an entry); failures are ignored."""
         if self.folder is None:
             return
-        temp = self.folder / f"{key}.{os.getpid()}.tmp"
+        data = json.dumps({**entry, "run": self.run}, ensure_ascii=False, separators=(",", ":")).encode()
         try:
-            handle = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-            with os.fdopen(handle, "wb") as stream:
-                stream.write(json.dumps({**entry, "run": self.run}, ensure_ascii=False, separators=(",", ":")).encode())
-            os.replace(temp, self.folder / f"{key}.json")
+            atomic_write(self.folder / f"{key}.json", data, mode=0o600)
         except OSError:
-            try:
-                os.unlink(temp)
-            except OSError:
-                pass
+            pass
 
 
 def _valid(data: object) -> bool:

@@ -30,6 +30,7 @@ from .payload import RESULTS, SCRIPT_ROUTING_KEY, SEVERITIES
 from .problems import Problem, UserError
 from .proofcache import ProofCache
 from .render import WebhookFile, setting_path
+from .write import atomic_write
 from .yamlsource import format_path
 
 # A routing key of the right shape for the proof; scripts get a placeholder instead, never a key.
@@ -132,9 +133,7 @@ class ProofStore:
         return True
 
     def put(self, key: str, proof: _ShapeProof) -> None:
-        temp = self.folder / f"{key}.{os.getpid()}.tmp"
-        temp.write_bytes(pickle.dumps(proof))
-        os.replace(temp, self.folder / f"{key}.proof")
+        atomic_write(self.folder / f"{key}.proof", pickle.dumps(proof))
 
 
 class Prover:

@@ -282,7 +282,7 @@ class Staging:
             recorded.update((name, sha256((root / name).read_bytes())) for name in outcome.extra)
         manifest = _manifest_bytes(recorded, inputs, outcome.extra)
         if not (root / MANIFEST).is_file() or (root / MANIFEST).read_bytes() != manifest:
-            _atomic_write(root / MANIFEST, manifest)
+            atomic_write(root / MANIFEST, manifest)
         return outcome
 
 
@@ -351,17 +351,17 @@ def _conflicts(root: Path, made: dict[str, str], owned: set[str]) -> list[Proble
     return problems
 
 
-def _atomic_write(target: Path, data: bytes) -> None:
-    """Write a temporary file beside `target`, then rename it over `target` (the manifest; files go through
-    `Staging`)."""
+def atomic_write(target: Path, data: bytes, mode: int = 0o644) -> None:
+    """Write a temporary file beside `target`, then rename it over `target`: the manifest, and the entries of
+    the proof store and cache (generated files go through `Staging`)."""
     temp = target.parent / f".{target.name}.{os.getpid()}.tmp"
     # No fsync: the rename keeps readers from ever seeing half a file, which is the promise here;
     # surviving a power cut is the file system's job and would cost a disk flush per file.
-    handle = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+    handle = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
     try:
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)
-        os.chmod(temp, 0o644)  # the umask may have narrowed the mode given to open
+        os.chmod(temp, mode)  # the umask may have narrowed the mode given to open
         os.replace(temp, target)
     except BaseException:
         temp.unlink(missing_ok=True)
