@@ -223,8 +223,7 @@ class Staging:
         path = os.path.join(self.path, name)
         folder = os.path.dirname(path)
         if folder not in self._folders:
-            os.makedirs(folder, exist_ok=True)
-            self._folders.add(folder)
+            self._make_folder(folder)
         mode = 0o755 if name.endswith(".sh") else 0o644
         handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
         try:
@@ -235,6 +234,18 @@ class Staging:
                 os.fchmod(handle, mode)
         finally:
             os.close(handle)
+
+    def _make_folder(self, folder: str) -> None:
+        """`os.makedirs` without its checks: the staging folder exists, and this process made what it holds."""
+        if folder != os.fspath(self.path):
+            parent = os.path.dirname(folder)
+            if parent not in self._folders:
+                self._make_folder(parent)
+            try:
+                os.mkdir(folder)
+            except FileExistsError:
+                pass
+        self._folders.add(folder)
 
     def commit(self, made: dict[str, str], prune: bool = False, inputs: dict | None = None,
                kept: dict[str, str] | None = None) -> Outcome:
@@ -251,14 +262,15 @@ class Staging:
         by_folder: dict[str, list[str]] = {}
         for name in made:
             by_folder.setdefault(name.split("/", 1)[0], []).append(name)
+        base, staging = os.fspath(root), os.fspath(self.path)  # strings: this runs over every file of a fleet
         for top, names in sorted(by_folder.items()):
-            staged_top = self.path / top
-            if not os.path.lexists(root / top) and all(os.path.lexists(self.path / n) for n in names):
-                os.rename(staged_top, root / top)  # a new project folder: one rename
+            if (not os.path.lexists(os.path.join(base, top))
+                    and all(os.path.lexists(os.path.join(staging, name)) for name in names)):
+                os.rename(os.path.join(staging, top), os.path.join(base, top))  # a new project folder: one rename
                 outcome.created.extend(names)
                 continue
             for name in names:
-                staged = os.path.join(self.path, name)
+                staged = os.path.join(staging, name)
                 if not os.path.lexists(staged):
                     outcome.unchanged.append(name)
                     continue
@@ -327,7 +339,7 @@ def _conflicts(root: Path, made: dict[str, str], owned: set[str]) -> list[Proble
     """Links and foreign files in the way. Names under a top-level folder that does not exist are clear."""
     problems = []
     checked: set[Path] = set()
-    absent = {top for top in {name.split("/", 1)[0] for name in made} if not os.path.lexists(root / top)}
+    absent = {top for top in {name.split("/", 1)[0] for name in made} if not os.path.lexists(os.path.join(root, top))}
     for name in sorted(made):
         if name.split("/", 1)[0] in absent:
             continue

@@ -21,6 +21,8 @@ MAX_NODES = 100_000
 
 PathKey = tuple[object, ...]
 
+_STR = "tag:yaml.org,2002:str"
+
 
 def format_path(path: PathKey) -> str:
     """`routes[0].events["evaluation.finished"].summary`: readable and unambiguous."""
@@ -81,7 +83,7 @@ class _Builder:
                                       "use `extends:` to share settings between profiles")
                 if not isinstance(key_node, yaml.ScalarNode):
                     raise self._error(key_node, path, "a key must be plain text", "")
-                key = self.scalars.construct_object(key_node)
+                key = key_node.value if key_node.tag == _STR else self.scalars.construct_object(key_node)
                 if not isinstance(key, (str, int)) or isinstance(key, bool):
                     key = str(key_node.value)
                 if key in result:
@@ -92,6 +94,8 @@ class _Builder:
             return result
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, path + (index,)) for index, item in enumerate(node.value)]
+        if node.tag == _STR:  # most values: what the constructor would return, without its bookkeeping
+            return node.value
         return self.scalars.construct_object(node)
 
     def _error(self, node: yaml.Node, path: PathKey, message: str, hint: str) -> UserError:
