@@ -1,6 +1,7 @@
 """The command line: parse options, call the core, report problems and outcomes, map them to exit codes.
 
-Exit codes: 0 ok, 1 invalid input or stale output, 2 usage error.
+Exit codes: 0 ok, 1 invalid input or stale output (and Ctrl-C), 2 usage error, 128 + N when stopped by
+signal N (143 for SIGTERM).
 
 Each command only maps its options to a core call. Where profiles, output and templates are comes from
 `config.resolve` (option > environment > keptn-pagerduty.yaml > default); what is printed on a terminal
@@ -12,7 +13,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -103,10 +106,28 @@ def main(ctx: click.Context, quiet: bool = False) -> None:
     then KEPTN_PAGERDUTY_PROFILES / _OUTPUT / _TEMPLATES, then keptn-pagerduty.yaml in the working
     folder, then the defaults (profiles, output).
     """
+    _stop_cleanly_when_terminated()
     if quiet:  # `keptn-pagerduty -q check` is `keptn-pagerduty check -q`
         ctx.default_map = {name: {"quiet": True} for name in main.commands}
     if ctx.invoked_subcommand is None:
         ctx.invoke(generate_command, quiet=quiet)
+
+
+def _stop_cleanly_when_terminated() -> None:
+    """End a run on SIGTERM (a cancelled CI job, `timeout`) or SIGHUP (a closed terminal) as on Ctrl-C:
+    through the clean-up, so that the output folder is left with no staging folder and no lock file."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for name in ("SIGTERM", "SIGHUP"):
+        number = getattr(signal, name, None)
+        if number is not None and signal.getsignal(number) == signal.SIG_DFL:
+            signal.signal(number, _terminated)
+
+
+def _terminated(number: int, _frame: object) -> NoReturn:
+    signal.signal(number, signal.SIG_IGN)  # a second one must not cut the clean-up short
+    click.echo(f"Stopped by {signal.Signals(number).name}.", err=True)
+    raise SystemExit(128 + number)
 
 
 @main.command("generate")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import os
+import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -271,17 +272,23 @@ def _parallel(profiles_dir: Path, paths: list[Path], plan: incremental.Plan, roo
     counter, cursor = context.Value("i", 0), context.Value("i", 0)
     proofs = tempfile.TemporaryDirectory(prefix="keptn-pagerduty-proofs-")
     _WORK = (profiles_dir, ordered, templates, jobs, counter, cursor, stage, prove.ProofStore(Path(proofs.name)), keep,
-             cache)
+             cache, os.getpid())
+    workers: list[tuple[multiprocessing.process.BaseProcess, multiprocessing.connection.Connection]] = []
     try:
-        with proofs, context.Pool(min(jobs, len(ordered))) as pool:
-            pending = pool.map_async(_work, range(min(jobs, len(ordered))))
-            while not pending.ready():
-                pending.wait(0.1)
-                if progress is not None:
-                    progress(counter.value, len(ordered))
-            parts = pending.get()
+        for _ in range(min(jobs, len(ordered))):
+            receive, send = context.Pipe(duplex=False)
+            worker = context.Process(target=_worker, args=(send,), daemon=True)
+            worker.start()
+            send.close()  # the worker's copy is the only one: it ending unheard shows as the end of the pipe
+            workers.append((worker, receive))
+        parts = _collect(workers, lambda: progress and progress(counter.value, len(ordered)), profiles_dir)
     finally:
         _WORK = None
+        for worker, _ in workers:  # still running only when this process is on its way out (Ctrl-C, an error)
+            if worker.is_alive():
+                worker.terminate()
+            worker.join()
+        proofs.cleanup()
     made_by: dict[str, int] = {}
     for part in parts:
         for project, group in part.groups:
@@ -290,14 +297,78 @@ def _parallel(profiles_dir: Path, paths: list[Path], plan: incremental.Plan, roo
     return parts
 
 
-def _work(index: int) -> _Part:  # noqa: ARG001 (one call per worker; the groups come from `_take`)
+def _collect(workers: list, tick: Callable[[], None], profiles_dir: Path) -> list[_Part]:
+    """Each worker's part, as it sends it; a worker that ends without sending one fails the run, with its
+    reason, instead of leaving the run waiting for it forever."""
+    from multiprocessing.connection import wait  # noqa: PLC0415
+
+    parts: list[_Part] = []
+    pending = list(workers)
+    while pending:
+        wait([receive for _, receive in pending] + [worker.sentinel for worker, _ in pending], timeout=0.1)
+        for worker, receive in list(pending):
+            try:
+                if not receive.poll():
+                    if worker.exitcode is None:
+                        continue  # still at work
+                    raise EOFError
+                kind, value = receive.recv()
+            except EOFError:  # ended without a word: killed (out of memory?) or crashed
+                worker.join()
+                raise UserError([Problem(str(profiles_dir),
+                                         message=f"a worker process {_ended(worker.exitcode)} before it was done",
+                                         hint="run again; if it happens again, the system log may say why "
+                                              "(out of memory?)")]) from None
+            if kind == "error":
+                raise value
+            parts.append(value)
+            pending.remove((worker, receive))
+        tick()
+    return parts
+
+
+def _ended(exitcode: int | None) -> str:
+    if exitcode is not None and exitcode < 0:
+        try:
+            return f"was stopped by {signal.Signals(-exitcode).name}"
+        except ValueError:
+            return f"was stopped by signal {-exitcode}"
+    return f"ended with exit code {exitcode}"
+
+
+def _worker(send) -> None:
+    """A worker process: make projects until none is left, then send the part made (or the error met)."""
+    _worker_signals()
+    try:
+        message = ("part", _work())
+    except BaseException as exc:  # noqa: BLE001  (the main process raises it)
+        import traceback  # noqa: PLC0415
+
+        exc.add_note("In a worker process:\n" + traceback.format_exc().rstrip())
+        message = ("error", exc)
+    send.send(message)
+    send.close()
+
+
+def _worker_signals() -> None:
+    """Ctrl-C reaches every process of the terminal's group: the main process alone acts on it, stopping
+    the workers (with SIGTERM, which then simply ends them) on its way out."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
+
+def _work() -> _Part:
     assert _WORK is not None
-    profiles_dir, groups, templates, jobs, counter, cursor, stage, store, keep, cache = _WORK
+    profiles_dir, groups, templates, jobs, counter, cursor, stage, store, keep, cache, parent = _WORK
     maker = _Maker(templates, stage, store, keep, cache)
     shared = profiles.LoadCache()  # the files that the profiles extend, loaded once per worker
     size = max(1, min(16, len(groups) // (jobs * 16)))
     while numbers := _take(cursor, len(groups), size):
         for number in numbers:
+            if os.getppid() != parent:  # the main process is gone (killed): no one will take the work
+                os._exit(1)
             _make_group(maker, profiles_dir, groups, number, shared)
             with counter.get_lock():
                 counter.value += 1

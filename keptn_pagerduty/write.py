@@ -13,9 +13,13 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import stat
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import Iterator
 
 from .fingerprint import sha256
 from .problems import Problem, UserError
@@ -258,6 +262,12 @@ class Staging:
         problems = _conflicts(root, made, owned)
         if problems:
             raise UserError(problems)
+        with _signals_held():  # stopped halfway, the folder would hold files its manifest does not own
+            return self._move_into_place(made, owned, prune, inputs, kept)
+
+    def _move_into_place(self, made: dict[str, str], owned: set[str], prune: bool, inputs: dict | None,
+                         kept: dict[str, str]) -> Outcome:
+        root = self.root
         outcome = Outcome(unchanged=list(kept))
         by_folder: dict[str, list[str]] = {}
         for name in made:
@@ -299,6 +309,29 @@ class Staging:
 
 
 _UMASK = 0o022
+_HELD_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold Ctrl-C and termination until the block is done, then deliver them: the few moves and the one
+    write that bring the output folder from the last run's files to this run's happen all or not at all."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread can set handlers (and only it receives signals)
+        return
+    caught: list[int] = []
+    before = {}
+    for number in _HELD_SIGNALS:
+        handler = signal.getsignal(number)
+        if handler is not None and handler != signal.SIG_IGN:  # None: set outside Python, left alone
+            before[number] = signal.signal(number, lambda received, _frame: caught.append(received))
+    try:
+        yield
+    finally:
+        for number, handler in before.items():
+            signal.signal(number, handler)
+        for number in dict.fromkeys(caught):
+            signal.raise_signal(number)
 
 
 def _same_bytes(path: str, data: bytes) -> bool:
@@ -387,23 +420,68 @@ def _remove_empty_parents(folder: Path, root: Path) -> None:
 
 
 class _Lock:
-    """An exclusive lock file; a second run fails at once with a clear message instead of waiting."""
+    """An exclusive lock on the output folder; a second run fails at once with a clear message instead of
+    waiting.
+
+    Where the system has `flock`, the lock is the kernel's lock on the file, not the file itself: it ends
+    with the process that holds it, so a run that was killed (or a CI job that was cancelled) never leaves
+    the folder locked. Elsewhere the file's existence is the lock.
+    """
 
     def __init__(self, root: Path):
         self.path = root / LOCK
+        self._fd: int | None = None
 
     def __enter__(self) -> "_Lock":
         try:
+            import fcntl  # noqa: PLC0415  (POSIX only)
+        except ImportError:
+            return self._exclusive_create()
+        while True:
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+            except OSError as exc:  # a link in its place, say
+                raise UserError([Problem(str(self.path), message=f"cannot lock the output folder: {exc.strerror}",
+                                         hint="remove this file (a run makes it while it writes the folder)")]) from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.read(fd, 32).decode("ascii", "replace").strip()
+                os.close(fd)
+                raise self._busy(f"process {holder}" if holder.isdigit() else "") from None
+            try:  # the holder removes the file as it lets go: a lock on that old file locks nothing
+                current = os.stat(self.path, follow_symlinks=False).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                current = False
+            if current:
+                break
+            os.close(fd)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+        return self
+
+    def _exclusive_create(self) -> "_Lock":
+        try:
             fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
-            raise UserError([Problem(str(self.path), message="another run is writing this folder",
-                                     hint="wait for it to finish; if none is running, delete this lock file")]) from None
+            raise self._busy("", stale_hint=True) from None
         with os.fdopen(fd, "w") as stream:
             stream.write(f"{os.getpid()}\n")
         return self
 
+    def _busy(self, holder: str, stale_hint: bool = False) -> UserError:
+        hint = "wait for it to finish"
+        if stale_hint:
+            hint += "; if none is running, delete this lock file"
+        by = f" ({holder})" if holder else ""
+        return UserError([Problem(str(self.path), message=f"another run{by} is writing this folder", hint=hint)])
+
     def __exit__(self, *exc: object) -> None:
-        self.path.unlink(missing_ok=True)
+        self.path.unlink(missing_ok=True)  # before letting go, so that no one locks a file about to go
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 def digest(files: dict[str, bytes]) -> str:

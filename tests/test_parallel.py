@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from keptn_pagerduty import model, profiles, prove, render
 from keptn_pagerduty.generator import _Maker, _take, generate
 from keptn_pagerduty.fingerprint import sha256
@@ -113,3 +115,17 @@ def test_a_project_that_waits_too_long_is_proven_in_its_own_process(tmp_path: Pa
     assert maker.later  # waiting
     maker.finish(patience=0.0)
     assert not maker.later and maker.part.files and maker.prover.report.distinct_requests == 1
+
+
+def test_an_error_in_a_worker_is_raised_in_the_main_process_with_the_workers_traceback(tmp_path: Path,
+                                                                                     monkeypatch) -> None:
+    folder = fleet(tmp_path / "profiles", 6)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(render, "project_files", broken)  # the workers are forked with it
+    with pytest.raises(RuntimeError, match="^a bug") as caught:
+        generate(folder, jobs=2)
+    notes = "\n".join(getattr(caught.value, "__notes__", []))
+    assert notes.startswith("In a worker process:\nTraceback") and "in broken" in notes

@@ -72,11 +72,27 @@ def test_unsafe_paths_are_refused(path: str) -> None:
 
 
 def test_a_second_run_is_locked_out(tmp_path: Path) -> None:
-    (tmp_path / LOCK).write_text("123\n")
+    with Staging(tmp_path):
+        with pytest.raises(UserError) as caught:
+            write(tmp_path, {"a": b"a"})
+        assert f"another run (process {os.getpid()}) is writing this folder" in str(caught.value)
+        assert (tmp_path / LOCK).read_text() == f"{os.getpid()}\n"
+    assert not (tmp_path / "a").exists() and not (tmp_path / LOCK).exists()
+    write(tmp_path, {"a": b"a"})  # the lock ended with the run that held it
+
+
+def test_the_lock_file_of_a_killed_run_does_not_lock_the_folder(tmp_path: Path) -> None:
+    (tmp_path / LOCK).write_text("123\n")  # no process holds it (tests/test_interrupt.py kills a real run)
+    write(tmp_path, {"a": b"a"})
+    assert (tmp_path / "a").read_bytes() == b"a" and not (tmp_path / LOCK).exists()
+
+
+def test_a_link_in_place_of_the_lock_file_is_refused_and_left_alone(tmp_path: Path) -> None:
+    (tmp_path / LOCK).symlink_to(tmp_path / "elsewhere")
     with pytest.raises(UserError) as caught:
         write(tmp_path, {"a": b"a"})
-    assert "another run is writing this folder" in str(caught.value)
-    assert not (tmp_path / "a").exists()
+    assert "cannot lock the output folder" in str(caught.value)
+    assert not (tmp_path / "elsewhere").exists() and not (tmp_path / "a").exists()
 
 
 def test_check_reports_stale_missing_and_extra_without_writing(tmp_path: Path) -> None:

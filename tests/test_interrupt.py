@@ -1,0 +1,159 @@
+"""A run that is stopped (Ctrl-C, a cancelled CI job, a killed process) leaves the output folder as it was.
+
+Each test starts a real `keptn-pagerduty generate` over a fleet large enough for worker processes, waits
+until the run has staged files of its own, freezes the whole run (SIGSTOP) so that it cannot finish in
+between, sends the signal, and lets it go on (SIGCONT).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from keptn_pagerduty.write import LOCK, MANIFEST, STAGING, _signals_held
+
+from .terminal import CONSOLE_SCRIPT, clean_env
+from .test_parallel import fleet
+
+SIZE = 400  # profiles: a few seconds of work for two workers, well beyond PARALLEL_PROFILES
+
+
+@pytest.fixture(scope="module")
+def earlier(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Profiles, and an output folder generated from them; the profiles then change, so that the next run
+    would rewrite every webhook.yaml."""
+    root = tmp_path_factory.mktemp("fleet")
+    profiles = fleet(root / "profiles", SIZE)
+    subprocess.run([CONSOLE_SCRIPT, "generate", "--profiles", profiles, "--output", root / "out", "-q"],
+                   env=clean_env(), check=True, timeout=300)
+    for path in profiles.glob("*.yaml"):
+        path.write_text(path.read_text().replace("{fail: critical}", "{fail: warning}"))
+    return profiles, root / "out"
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def start_and_freeze(profiles: Path, out: Path) -> tuple[subprocess.Popen, list[int]]:
+    """A generate that has staged files and is frozen, with its worker processes."""
+    run = subprocess.Popen([CONSOLE_SCRIPT, "generate", "--profiles", profiles, "--output", out, "-q"],
+                           env=clean_env(), stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while not any((out / STAGING).glob("p*")):
+        assert run.poll() is None, f"the run ended before it staged a file: {run.communicate()[1]}"
+        assert time.monotonic() < deadline, "the run staged nothing in 60 s"
+        time.sleep(0.005)
+    os.killpg(run.pid, signal.SIGSTOP)
+    workers = [int(pid) for pid in subprocess.run(["pgrep", "-P", str(run.pid)], capture_output=True,
+                                                   text=True).stdout.split()]
+    assert len(workers) == 2, workers
+    return run, workers
+
+
+def go_on(run: subprocess.Popen) -> tuple[int, str]:
+    os.killpg(run.pid, signal.SIGCONT)
+    try:
+        _, stderr = run.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(run.pid, signal.SIGKILL)
+        run.communicate()
+        pytest.fail("the run did not end within 60 s of the signal")
+    return run.returncode, stderr
+
+
+def gone(pid: int, within: float = 10) -> bool:
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            return True
+        if state == "Z":  # ended; its parent (not this test) has yet to collect it
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("how, code, message", [
+    ("SIGTERM to the command", 143, "Stopped by SIGTERM."),
+    ("SIGHUP to the command", 129, "Stopped by SIGHUP."),
+    ("Ctrl-C (SIGINT to every process of the terminal's group)", 1, "Aborted!"),
+])
+def test_a_stopped_run_changes_nothing_and_leaves_nothing_behind(earlier, how: str, code: int,
+                                                                 message: str) -> None:
+    profiles, out = earlier
+    before = snapshot(out)
+    run, workers = start_and_freeze(profiles, out)
+    if how.startswith("Ctrl-C"):
+        os.killpg(run.pid, signal.SIGINT)
+    else:
+        run.send_signal(signal.SIGTERM if "SIGTERM" in how else signal.SIGHUP)
+    returncode, stderr = go_on(run)
+    assert returncode == code, stderr
+    assert stderr.strip() == message  # no traceback, from the command or its workers
+    assert snapshot(out) == before
+    assert not (out / STAGING).exists() and not (out / LOCK).exists()
+    assert all(gone(pid, within=0) for pid in workers)  # the command waited for its workers
+
+
+def test_a_worker_that_is_killed_fails_the_run_instead_of_hanging_it(earlier) -> None:
+    profiles, out = earlier
+    before = snapshot(out)
+    run, workers = start_and_freeze(profiles, out)
+    os.kill(workers[0], signal.SIGKILL)  # as the out-of-memory killer would
+    returncode, stderr = go_on(run)
+    assert returncode == 1
+    assert "error: a worker process was stopped by SIGKILL before it was done" in stderr
+    assert "Traceback" not in stderr
+    assert snapshot(out) == before
+    assert not (out / STAGING).exists() and not (out / LOCK).exists()
+    assert gone(workers[1], within=0)
+
+
+def test_after_the_command_itself_is_killed_its_workers_stop_and_the_next_run_is_not_locked_out(earlier) -> None:
+    profiles, out = earlier
+    before = snapshot(out)
+    run, workers = start_and_freeze(profiles, out)
+    run.kill()  # SIGKILL: no clean-up at all
+    returncode, stderr = go_on(run)
+    assert returncode == -signal.SIGKILL
+    assert all(gone(pid) for pid in workers)  # they notice, and end without a word
+    assert stderr == ""
+    assert (out / LOCK).exists() and (out / STAGING).exists()  # what a killed run leaves
+    left = snapshot(out)
+    assert {name: data for name, data in left.items() if not name.startswith((LOCK, STAGING))} == before
+    done = subprocess.run([CONSOLE_SCRIPT, "generate", "--profiles", profiles, "--output", out, "-q"],
+                          env=clean_env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert not (out / STAGING).exists() and not (out / LOCK).exists()
+    assert b"warning" in (out / "p001/branches/production/webhook/webhook.yaml").read_bytes()
+    check = subprocess.run([CONSOLE_SCRIPT, "check", "--profiles", profiles, "--output", out, "-q"],
+                           env=clean_env(), capture_output=True, text=True, timeout=300)
+    assert check.returncode == 0, check.stderr
+    assert (out / MANIFEST).exists()
+
+
+def test_signals_wait_for_the_end_of_a_held_block() -> None:
+    received: list[int] = []
+    before = signal.signal(signal.SIGUSR1, lambda number, _frame: received.append(number))
+    held = signal.getsignal(signal.SIGTERM)
+    try:
+        signal.signal(signal.SIGTERM, lambda number, _frame: received.append(number))
+        with _signals_held():
+            os.kill(os.getpid(), signal.SIGTERM)
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.05)
+            os.kill(os.getpid(), signal.SIGUSR1)  # not held: delivered at once
+            time.sleep(0.05)
+            assert received == [signal.SIGUSR1]
+        assert received == [signal.SIGUSR1, signal.SIGTERM]  # once, after the block
+    finally:
+        signal.signal(signal.SIGUSR1, before)
+        signal.signal(signal.SIGTERM, held)
