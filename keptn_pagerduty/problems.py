@@ -51,3 +51,7 @@ class UserError(Exception):
     def __init__(self, problems: list[Problem]):
         super().__init__("\n".join(p.as_text() for p in problems))
         self.problems = sorted(problems)
+
+    def __reduce__(self) -> tuple:
+        """Whole across processes: a worker process sends the problems it met to the main one."""
+        return UserError, (self.problems,)

@@ -130,10 +130,20 @@ class ProofStore:
             os.close(os.open(self.folder / f"{key}.claim", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
         except FileExistsError:
             return False
+        except OSError as exc:
+            raise self._failed(exc) from None
         return True
 
     def put(self, key: str, proof: _ShapeProof) -> None:
-        atomic_write(self.folder / f"{key}.proof", pickle.dumps(proof))
+        try:
+            atomic_write(self.folder / f"{key}.proof", pickle.dumps(proof))
+        except OSError as exc:
+            raise self._failed(exc) from None
+
+    def _failed(self, exc: OSError) -> UserError:
+        return UserError([Problem(str(self.folder), message=f"cannot write the proofs the run's processes share: "
+                                                            f"{exc.strerror}",
+                                  hint="free some space in the temporary folder, or point TMPDIR at another")])
 
 
 class Prover:

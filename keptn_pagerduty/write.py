@@ -193,8 +193,12 @@ class Staging:
                                      hint="pass a folder you can write to with --output")]) from None
         self._lock.__enter__()
         shutil.rmtree(self.path, ignore_errors=True)  # left by a run that was killed; we hold the lock
-        self.path.mkdir()
-        (self.path / ".gitignore").write_text("*\n")  # should a killed run leave it, Git still ignores it
+        try:
+            self.path.mkdir()
+            (self.path / ".gitignore").write_text("*\n")  # should a killed run leave it, Git still ignores it
+        except OSError as exc:
+            self.__exit__()
+            raise self._cannot_write(self.path, exc) from None
         _UMASK = os.umask(0o022)
         os.umask(_UMASK)
         return self
@@ -227,17 +231,28 @@ class Staging:
         path = os.path.join(self.path, name)
         folder = os.path.dirname(path)
         if folder not in self._folders:
-            self._make_folder(folder)
+            try:
+                self._make_folder(folder)
+            except OSError as exc:
+                raise self._cannot_write(self.root / name, exc) from None
         mode = 0o755 if name.endswith(".sh") else 0o644
-        handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(handle, view):]
-            if mode & _UMASK:  # the umask narrowed the mode given to open
-                os.fchmod(handle, mode)
-        finally:
-            os.close(handle)
+            handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(handle, view):]
+                if mode & _UMASK:  # the umask narrowed the mode given to open
+                    os.fchmod(handle, mode)
+            finally:
+                os.close(handle)
+        except OSError as exc:  # the disk is full, say
+            raise self._cannot_write(self.root / name, exc) from None
+
+    @staticmethod
+    def _cannot_write(path: Path, exc: OSError) -> UserError:
+        return UserError([Problem(str(path), message=f"cannot write: {exc.strerror}",
+                                  hint="free some space, or generate into another folder with --output")])
 
     def _make_folder(self, folder: str) -> None:
         """`os.makedirs` without its checks: the staging folder exists, and this process made what it holds."""
@@ -262,11 +277,31 @@ class Staging:
         problems = _conflicts(root, made, owned)
         if problems:
             raise UserError(problems)
-        with _signals_held():  # stopped halfway, the folder would hold files its manifest does not own
-            return self._move_into_place(made, owned, prune, inputs, kept)
+        leftovers = sorted(owned - set(made) - set(kept))
+        extra = [] if prune else [name for name in leftovers if (root / name).exists()]
+        recorded = made | kept | {name: sha256((root / name).read_bytes()) for name in extra}
+        manifest = _manifest_bytes(recorded, inputs, extra)
+        new_manifest = not (root / MANIFEST).is_file() or (root / MANIFEST).read_bytes() != manifest
+        if new_manifest:  # staged too, so that nothing is left to write once files start to move
+            try:
+                atomic_write(self.path / MANIFEST, manifest)
+            except OSError as exc:
+                raise self._cannot_write(root / MANIFEST, exc) from None
+        try:
+            with _signals_held():  # stopped halfway, the folder would hold files its manifest does not own
+                outcome = self._move_into_place(made, leftovers if prune else [], kept)
+                if new_manifest:
+                    os.replace(self.path / MANIFEST, root / MANIFEST)
+        except OSError as exc:
+            raise UserError([Problem(str(root), message=f"could not move every generated file into place: "
+                                                        f"{exc.strerror}",
+                                     hint="the folder may hold files of this run and of the last: fix the cause "
+                                          "and run again")]) from None
+        outcome.extra = extra
+        return outcome
 
-    def _move_into_place(self, made: dict[str, str], owned: set[str], prune: bool, inputs: dict | None,
-                         kept: dict[str, str]) -> Outcome:
+    def _move_into_place(self, made: dict[str, str], prune: list[str], kept: dict[str, str]) -> Outcome:
+        """Rename the staged files into place, and remove the files of `prune`."""
         root = self.root
         outcome = Outcome(unchanged=list(kept))
         by_folder: dict[str, list[str]] = {}
@@ -290,21 +325,12 @@ class Staging:
                 os.replace(staged, target)
         for names in (outcome.created, outcome.updated, outcome.unchanged):
             names.sort()
-        leftovers = sorted(owned - set(made) - set(kept))
-        recorded = made | kept
-        if prune:
-            for name in leftovers:
-                target = root / safe_relative(name)
-                if target.is_file() and not target.is_symlink():
-                    target.unlink()
-                    outcome.removed.append(name)
-                    _remove_empty_parents(target.parent, root)
-        else:
-            outcome.extra = [name for name in leftovers if (root / name).exists()]
-            recorded.update((name, sha256((root / name).read_bytes())) for name in outcome.extra)
-        manifest = _manifest_bytes(recorded, inputs, outcome.extra)
-        if not (root / MANIFEST).is_file() or (root / MANIFEST).read_bytes() != manifest:
-            atomic_write(root / MANIFEST, manifest)
+        for name in prune:
+            target = root / safe_relative(name)
+            if target.is_file() and not target.is_symlink():
+                target.unlink()
+                outcome.removed.append(name)
+                _remove_empty_parents(target.parent, root)
         return outcome
 
 
@@ -314,8 +340,8 @@ _HELD_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "S
 
 @contextmanager
 def _signals_held() -> Iterator[None]:
-    """Hold Ctrl-C and termination until the block is done, then deliver them: the few moves and the one
-    write that bring the output folder from the last run's files to this run's happen all or not at all."""
+    """Hold Ctrl-C and termination until the block is done, then deliver them: the renames that bring the
+    output folder from the last run's files to this run's are not cut short."""
     if threading.current_thread() is not threading.main_thread():
         yield  # only the main thread can set handlers (and only it receives signals)
         return
@@ -442,7 +468,8 @@ class _Lock:
                 fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
             except OSError as exc:  # a link in its place, say
                 raise UserError([Problem(str(self.path), message=f"cannot lock the output folder: {exc.strerror}",
-                                         hint="remove this file (a run makes it while it writes the folder)")]) from None
+                                         hint="remove this file (a run makes it while it writes the folder)")]
+                                ) from None
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

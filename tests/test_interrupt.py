@@ -1,6 +1,7 @@
-"""A run that is stopped (Ctrl-C, a cancelled CI job, a killed process) leaves the output folder as it was.
+"""A run that is stopped (Ctrl-C, a cancelled CI job, a killed process) or cannot finish (a full disk)
+leaves the output folder as it was.
 
-Each test starts a real `keptn-pagerduty generate` over a fleet large enough for worker processes, waits
+Each signal test starts a real `keptn-pagerduty generate` over a fleet large enough for worker processes, waits
 until the run has staged files of its own, freezes the whole run (SIGSTOP) so that it cannot finish in
 between, sends the signal, and lets it go on (SIGCONT).
 """
@@ -8,6 +9,9 @@ between, sends the signal, and lets it go on (SIGCONT).
 from __future__ import annotations
 
 import os
+import re
+import resource
+import shutil
 import signal
 import subprocess
 import time
@@ -157,3 +161,39 @@ def test_signals_wait_for_the_end_of_a_held_block() -> None:
     finally:
         signal.signal(signal.SIGUSR1, before)
         signal.signal(signal.SIGTERM, held)
+
+
+def test_a_full_disk_is_a_clear_error_and_changes_nothing(tmp_path: Path) -> None:
+    """A file size limit (RLIMIT_FSIZE) fails writes as a full disk does, for one process and its workers."""
+    examples = Path(__file__).resolve().parent.parent / "profiles"
+    small = fleet(tmp_path / "fleet", 150)  # made by workers; every file well under 16 KB, the manifest not
+    big = fleet(tmp_path / "big", 150)
+    notes = ", ".join(f"note{i}: '{'x' * 1_900}'" for i in range(10))  # at most 2,000 characters each
+    (big / "p000.yaml").write_text((big / "p000.yaml").read_text()
+                                   + f"event_defaults:\n  '*':\n    custom_details: {{{notes}}}\n")
+    cannot_write = (": error: cannot write: File too large\n"
+                    "    hint: free some space, or generate into another folder with --output\n")
+    cases = [  # a generated file, in one process; the proofs a worker shares; the manifest, before any file moves
+        (examples, 8 * 1024, f"{{out}}/podtato-head/branches/master/webhook/webhook.yaml{cannot_write}"),
+        (big, 16 * 1024, "{tmp}/keptn-pagerduty-proofs-*: error: cannot write the proofs the run's processes "
+                         "share: File too large\n    hint: free some space in the temporary folder, or point "
+                         "TMPDIR at another\n"),
+        (small, 16 * 1024, f"{{out}}/.keptn-pagerduty-manifest.json{cannot_write}")]
+    for profiles, limit, expected in cases:
+        out = tmp_path / "out"
+        shutil.rmtree(out, ignore_errors=True)
+        out.mkdir()
+        (out / "notes.txt").write_text("a file of the user's\n")
+        before = snapshot(out)
+
+        def limited(size: int = limit) -> None:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+
+        run = subprocess.run([CONSOLE_SCRIPT, "generate", "--profiles", profiles, "--output", out, "-q"],
+                             env=clean_env(TMPDIR=str(tmp_path)), capture_output=True, text=True, timeout=300,
+                             preexec_fn=limited)
+        assert run.returncode == 1, run.stderr
+        pattern = re.escape(expected.format(out=out, tmp=tmp_path)).replace(r"\*", "[a-z0-9_]+")
+        assert re.fullmatch(pattern + "1 problem found; nothing was written.\n", run.stderr), run.stderr
+        assert snapshot(out) == before
+        assert not list(tmp_path.glob("keptn-pagerduty-proofs-*"))  # the run's temporary folder went too
