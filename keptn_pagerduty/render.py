@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
+from types import SimpleNamespace
 from urllib.parse import urlsplit
 
 from . import payload
@@ -24,6 +25,11 @@ if TYPE_CHECKING:
 
 BUNDLED_TEMPLATES = Path(__file__).resolve().parent / "templates"
 CHECKOUT_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+# What templates get for each webhook, subscription, upload and README row: attributes, read as `hook.url` (or
+# `hook["url"]`). Jinja finds an attribute at once; for a dict key, its lookup fails first and then tries
+# the key, at the cost of an exception each time, over a hundred times a project.
+Record = SimpleNamespace
+
 API_VERSIONS = {"v1beta1": "webhookconfig.keptn.sh/v1beta1", "v1alpha1": "webhookconfig.keptn.sh/v1alpha1"}
 
 
@@ -154,14 +160,14 @@ def _webhook_context(hook: Webhook) -> dict[str, object]:
     settings = n.settings
     shown = ("summary", "dedup_key") if hook.body.kind == "alert" else ("summary",)
     comments = [f"{key}: {comment_text(settings[key])}" for key in shown]
-    return {
-        "event": n.event.short, "type": n.event.type, "kind": hook.body.kind,
-        "results": results_text(settings) if hook.body.kind == "alert" else "",
-        "scope": n.describe_scope(), "origin": f"{n.profile.file}, {format_path(n.path)}",
-        "comments": comments, "subscription_id": n.subscription_id,
-        "env_name": payload.ENV_NAME, "secret_name": secret["name"], "secret_key": secret["key"],
-        "url": hook.body.url, "options": hook.options, "payload": hook.body.template,
-    }
+    return Record(
+        event=n.event.short, type=n.event.type, kind=hook.body.kind,
+        results=results_text(settings) if hook.body.kind == "alert" else "",
+        scope=n.describe_scope(), origin=f"{n.profile.file}, {format_path(n.path)}",
+        comments=comments, subscription_id=n.subscription_id,
+        env_name=payload.ENV_NAME, secret_name=secret["name"], secret_key=secret["key"],
+        url=hook.body.url, options=hook.options, payload=hook.body.template,
+    )
 
 
 @lru_cache(maxsize=4096)
@@ -206,12 +212,12 @@ def project_files(project: Project, files: list[WebhookFile], report, env: jinja
     """configure-keptn.sh, one send script per webhook, and the project's README."""
     names = script_names(project)
     notifications = sorted(project.notifications, key=lambda n: (n.event.type, n.subscription_id))
-    subscriptions = [{
-        "id": n.subscription_id, "event": n.event.type,
-        "body": json.dumps({"event": n.event.type, "filter": n.filter}, separators=(",", ":")),
-    } for n in notifications]
-    uploads = [{"file": f"branches/{f.location.branch}/{f.location.path}", "branch": f.location.branch,
-                "level": f.location.level, "api_path": resource_api_path(project.name, f.location)} for f in files]
+    subscriptions = [Record(
+        id=n.subscription_id, event=n.event.type,
+        body=json.dumps({"event": n.event.type, "filter": n.filter}, separators=(",", ":")),
+    ) for n in notifications]
+    uploads = [Record(file=f"branches/{f.location.branch}/{f.location.path}", branch=f.location.branch,
+                      level=f.location.level, api_path=resource_api_path(project.name, f.location)) for f in files]
     secrets = sorted({(n.pagerduty["routing_key_secret"]["name"], n.pagerduty["routing_key_secret"]["key"])
                       for n in notifications})
     result = {"configure-keptn.sh": env.get_template("configure-keptn.sh.j2").render(
@@ -226,10 +232,11 @@ def project_files(project: Project, files: list[WebhookFile], report, env: jinja
             base_url=EVENTS_BASE_URL[region], samples=samples, kind=n.settings.get("kind"),
             path=urlsplit(samples[0].url).path if samples else "/v2/enqueue",
             routing_key_marker=payload.SCRIPT_ROUTING_KEY)
-        rows.append({"event": n.event.short, "scope": n.describe_scope(), "kind": n.settings.get("kind"),
-                     "results": results_text(n.settings) if n.settings.get("kind") == "alert" else "change event",
-                     "script": names[n.subscription_id], "triggered": n.event.phase == "triggered",
-                     "summary": n.settings.get("summary", ""), "dedup_key": n.settings.get("dedup_key", "")})
+        rows.append(Record(
+            event=n.event.short, scope=n.describe_scope(), kind=n.settings.get("kind"),
+            results=results_text(n.settings) if n.settings.get("kind") == "alert" else "change event",
+            script=names[n.subscription_id], triggered=n.event.phase == "triggered",
+            summary=n.settings.get("summary", ""), dedup_key=n.settings.get("dedup_key", "")))
     branches: dict[str, list[str]] = {}
     for f in files:
         branches.setdefault(f.location.branch, []).append(f.location.path)
@@ -237,7 +244,7 @@ def project_files(project: Project, files: list[WebhookFile], report, env: jinja
         project=project.name, api_version=project.api_version, default_branch=project.default_branch,
         branches=sorted(branches.items()), rows=rows, secrets=secrets, profiles=sorted({p.file for p in project.profiles}),
         samples={n.subscription_id: report.proofs[n.subscription_id].samples for n in notifications},
-        triggered=[r for r in rows if r["triggered"]])
+        triggered=[r for r in rows if r.triggered])
     return result
 
 

@@ -28,3 +28,23 @@ def test_a_cache_that_cannot_be_used_is_no_cache(tmp_path: Path, monkeypatch) ->
     env = render.environment(None)
     assert env.bytecode_cache is None
     assert env.get_template("webhook.yaml.j2") is not None
+
+
+def test_templates_may_read_records_as_keys_too(tmp_path: Path) -> None:
+    """The bundled templates read `hook.url`; a template written with `hook["url"]` gets the same."""
+    import re
+
+    from keptn_pagerduty.generator import generate
+
+    root = Path(__file__).resolve().parent.parent
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    changed = 0
+    for name in ("webhook.yaml.j2", "configure-keptn.sh.j2", "project-readme.md.j2"):
+        original = (root / "templates" / name).read_text()
+        keyed = re.sub(r"{[{%].*?[}%]}", lambda tag: re.sub(r"\b(hook|row|s|u)\.([a-z_]+)\b", r'\1["\2"]',
+                                                             tag.group()), original)
+        changed += keyed != original
+        (templates / name).write_text(keyed)
+    assert changed == 3
+    assert generate(root / "profiles", templates).files == generate(root / "profiles").files
