@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 from . import fingerprint, profiles, write
+from .model import ALNUM_MAP, ALNUM_RUN
 from .problems import Problem
 from .render import default_templates
 
@@ -39,12 +40,6 @@ def unchanged(profiles_dir: Path, output_dir: Path, templates: Path | None = Non
         return None
 
 
-# Every letter and digit becomes "a", everything else a space: runs of exactly 32 "a" are key-shaped,
-# and bytes.translate and bytes.find scan megabytes in C instead of matching a regex at every position.
-_ALNUM_MAP = bytes(0x61 if chr(b).isascii() and chr(b).isalnum() else 0x20 for b in range(256))
-_RUN = b"a" * 32
-
-
 def scan_output(root: Path, verified: set[str] = frozenset()) -> list[Problem]:
     """Key-shaped tokens in any file under `root`, read one file at a time.
 
@@ -69,8 +64,8 @@ def find_integration_keys(files: dict[str, bytes]) -> list[Problem]:
     """A 32-character alphanumeric token in a generated file is most likely a leaked integration key."""
     problems = []
     for name, data in sorted(files.items()):
-        mapped = data.translate(_ALNUM_MAP)
-        start = mapped.find(_RUN)
+        mapped = data.translate(ALNUM_MAP)
+        start = mapped.find(ALNUM_RUN)
         while start >= 0:
             end = start + 32
             if (start == 0 or mapped[start - 1] != 0x61) and (end == len(mapped) or mapped[end] != 0x61):
@@ -81,5 +76,5 @@ def find_integration_keys(files: dict[str, bytes]) -> list[Problem]:
                                         "keys belong in a Keptn secret or PAGERDUTY_ROUTING_KEY, never in a file"))
             while end < len(mapped) and mapped[end] == 0x61:
                 end += 1
-            start = mapped.find(_RUN, end)
+            start = mapped.find(ALNUM_RUN, end)
     return problems

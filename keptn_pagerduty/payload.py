@@ -8,7 +8,6 @@ seconds after Keptn sent it, and a malformed time can never turn an alert into a
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from .model import Notification
@@ -63,8 +62,9 @@ def build(notification: Notification, api_version: str) -> Body:
     The body depends on the event type, the settings and the API version only (names are placeholders),
     and a fleet has few distinct ones: each is built once per process.
     """
-    key = (notification.event.type, api_version, json.dumps(
-        [notification.settings, notification.pagerduty, notification.keptn], sort_keys=True, default=str))
+    # repr: equal settings give equal text (settings merged in another order only miss the memo)
+    key = (notification.event.type, api_version,
+           repr((notification.settings, notification.pagerduty, notification.keptn)))
     built = _BUILT.get(key)
     if built is None:
         if len(_BUILT) >= 4096:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import operator
 import os
 import pickle
 from dataclasses import dataclass, field
@@ -277,10 +278,15 @@ def _shape_key(config, webhook, n: Notification) -> str:
 
     Names are left out on purpose: the samples are aimed at sentinel names (see SENTINELS).
     """
-    shape = (config.api_version, webhook.requests, tuple(e[0] for e in webhook.env_from), webhook.send_started,
-             webhook.send_finished, n.event.type, n.settings.get("kind"),
-             json.dumps(n.settings.get("results"), sort_keys=True))
+    results = n.settings.get("results")
+    shape = (config.api_version, [_REQUEST_FIELDS(request) for request in webhook.requests],
+             tuple(e[0] for e in webhook.env_from), webhook.send_started, webhook.send_finished, n.event.type,
+             n.settings.get("kind"), sorted(results.items()) if isinstance(results, dict) else results)
     return hashlib.sha256(repr(shape).encode()).hexdigest()
+
+
+# Every field of a request, as a plain tuple (a dataclass's own repr is Python code, and slower).
+_REQUEST_FIELDS = operator.attrgetter(*(f.name for f in dataclasses.fields(webhook_service.Request)))
 
 
 def prove(files: list[WebhookFile]) -> ProofReport:

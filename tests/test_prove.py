@@ -215,3 +215,40 @@ def test_every_real_event_through_a_profile_of_every_type(path: Path, every_even
     preview = previews[0]
     assert preview.error is None, preview.error
     assert preview.pagerduty_errors == []
+
+
+def test_the_shape_key_of_a_request_changes_with_everything_that_decides_its_proof(generated) -> None:
+    """Requests with one key share one proof (in a run and in the proof cache): every part of the request
+    and of its sending rules must be in the key, and the names that samples replace must not."""
+    import dataclasses
+
+    from keptn_pagerduty.keptn import webhook_service
+
+    project = next(p for p in generated.projects if p.api_version == "v1beta1")
+    n = next(n for n in project.notifications if n.settings.get("kind") == "alert" and n.settings.get("results"))
+    text = next(data for name, data in generated.files.items()
+                if name.startswith(f"{project.name}/") and name.endswith("webhook.yaml")
+                and n.subscription_id.encode() in data).decode()
+    config = webhook_service.decode(text)
+    webhook = webhook_service.find_webhook(config, n.subscription_id)
+    key = prove._shape_key(config, webhook, n)
+    request = webhook.requests[0]
+    changed_requests = [dataclasses.replace(request, **{f.name: value}) for f, value in zip(
+        dataclasses.fields(request), ("https://example.com/x", "PUT", (("X-A", "b"),), "{}", "--retry 1", "curl x"))]
+    assert len(changed_requests) == len(dataclasses.fields(request))  # a new field needs a case here
+    variants = [dataclasses.replace(webhook, requests=(r,)) for r in changed_requests] + [
+        dataclasses.replace(webhook, requests=webhook.requests * 2),
+        dataclasses.replace(webhook, env_from=(("other", "pagerduty", "routing-key"),)),
+        dataclasses.replace(webhook, send_started=not webhook.send_started),
+        dataclasses.replace(webhook, send_finished=not webhook.send_finished)]
+    keys = {prove._shape_key(config, variant, n) for variant in variants}
+    assert key not in keys and len(keys) == len(variants)
+    results = dict(n.settings["results"], none="info" if n.settings["results"].get("none") != "info" else "error")
+    other_results = dataclasses.replace(n, settings={**n.settings, "results": results})
+    change = dataclasses.replace(n, settings={**n.settings, "kind": "change"})
+    alpha = dataclasses.replace(config, api_version=webhook_service.API_V1ALPHA1)
+    assert len({key, prove._shape_key(config, webhook, other_results), prove._shape_key(config, webhook, change),
+                prove._shape_key(alpha, webhook, n)}) == 4
+    # Names and the subscription ID are not part of it: samples are aimed at sentinels.
+    renamed = dataclasses.replace(webhook, subscription_id="00000000-0000-5000-8000-000000000000")
+    assert prove._shape_key(config, renamed, dataclasses.replace(n, project="another")) == key
