@@ -19,12 +19,16 @@ from pathlib import Path
 
 import pytest
 
+from keptn_pagerduty.generator import _jobs
 from keptn_pagerduty.write import LOCK, MANIFEST, STAGING, _signals_held
 
 from .terminal import CONSOLE_SCRIPT, clean_env
 from .test_parallel import fleet
 
 SIZE = 400  # profiles: a few seconds of work for two workers, well beyond PARALLEL_PROFILES
+
+needs_workers = pytest.mark.skipif(_jobs(SIZE, None) < 2 or not Path("/proc/self/stat").exists(),
+                                   reason="needs two cores (for worker processes) and /proc")
 
 
 @pytest.fixture(scope="module")
@@ -54,10 +58,22 @@ def start_and_freeze(profiles: Path, out: Path) -> tuple[subprocess.Popen, list[
         assert time.monotonic() < deadline, "the run staged nothing in 60 s"
         time.sleep(0.005)
     os.killpg(run.pid, signal.SIGSTOP)
-    workers = [int(pid) for pid in subprocess.run(["pgrep", "-P", str(run.pid)], capture_output=True,
-                                                   text=True).stdout.split()]
-    assert len(workers) == 2, workers
+    workers = children(run.pid)
+    assert len(workers) == _jobs(SIZE, None), workers  # one per core, up to four
     return run, workers
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is `pid`, from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # ended meanwhile
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return sorted(found)
 
 
 def go_on(run: subprocess.Popen) -> tuple[int, str]:
@@ -85,6 +101,7 @@ def gone(pid: int, within: float = 10) -> bool:
         time.sleep(0.05)
 
 
+@needs_workers
 @pytest.mark.parametrize("how, code, message", [
     ("SIGTERM to the command", 143, "Stopped by SIGTERM."),
     ("SIGHUP to the command", 129, "Stopped by SIGHUP."),
@@ -107,6 +124,7 @@ def test_a_stopped_run_changes_nothing_and_leaves_nothing_behind(earlier, how: s
     assert all(gone(pid, within=0) for pid in workers)  # the command waited for its workers
 
 
+@needs_workers
 def test_a_worker_that_is_killed_fails_the_run_instead_of_hanging_it(earlier) -> None:
     profiles, out = earlier
     before = snapshot(out)
@@ -118,9 +136,10 @@ def test_a_worker_that_is_killed_fails_the_run_instead_of_hanging_it(earlier) ->
     assert "Traceback" not in stderr
     assert snapshot(out) == before
     assert not (out / STAGING).exists() and not (out / LOCK).exists()
-    assert gone(workers[1], within=0)
+    assert all(gone(pid, within=0) for pid in workers[1:])
 
 
+@needs_workers
 def test_after_the_command_itself_is_killed_its_workers_stop_and_the_next_run_is_not_locked_out(earlier) -> None:
     profiles, out = earlier
     before = snapshot(out)
@@ -163,6 +182,7 @@ def test_signals_wait_for_the_end_of_a_held_block() -> None:
         signal.signal(signal.SIGTERM, held)
 
 
+@needs_workers
 def test_a_full_disk_is_a_clear_error_and_changes_nothing(tmp_path: Path) -> None:
     """A file size limit (RLIMIT_FSIZE) fails writes as a full disk does, for one process and its workers."""
     examples = Path(__file__).resolve().parent.parent / "profiles"
