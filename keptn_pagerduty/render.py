@@ -10,8 +10,8 @@ import json
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
 from types import SimpleNamespace
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from . import payload
@@ -154,7 +154,7 @@ def webhook_files(project: Project, hooks: list[Webhook], env: jinja2.Environmen
     return result
 
 
-def _webhook_context(hook: Webhook) -> dict[str, object]:
+def _webhook_context(hook: Webhook) -> Record:
     n = hook.notification
     secret = n.pagerduty["routing_key_secret"]
     settings = n.settings

@@ -83,7 +83,7 @@ class _Builder:
                                       "use `extends:` to share settings between profiles")
                 if not isinstance(key_node, yaml.ScalarNode):
                     raise self._error(key_node, path, "a key must be plain text", "")
-                key = key_node.value if key_node.tag == _STR else self.scalars.construct_object(key_node)
+                key = self._scalar(key_node)
                 if not isinstance(key, (str, int)) or isinstance(key, bool):
                     key = str(key_node.value)
                 if key in result:
@@ -94,7 +94,10 @@ class _Builder:
             return result
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, path + (index,)) for index, item in enumerate(node.value)]
-        if node.tag == _STR:  # most values: what the constructor would return, without its bookkeeping
+        return self._scalar(node)
+
+    def _scalar(self, node: yaml.ScalarNode) -> object:
+        if node.tag == _STR:  # most scalars: what the constructor would return, without its bookkeeping
             return node.value
         return self.scalars.construct_object(node)
 
