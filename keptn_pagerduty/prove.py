@@ -300,11 +300,12 @@ def _prove_shape(config, webhook, n: Notification) -> _ShapeProof:
     proof = _ShapeProof()
     secrets = {(env[1], env[2]): PROOF_ROUTING_KEY for env in webhook.env_from}
     dedup_keys: dict[str, str] = {}
+    validated: dict[tuple[str, str], list] = {}
     sentinel_webhook = dataclasses.replace(webhook, subscription_id=SENTINELS[3])
     for label, text, original in _samples(n.event):
         event = json.loads(text)
         simulation = webhook_service.simulate(config, sentinel_webhook, event, secrets, memo=_MEMO)
-        failure = _check_one(n, event, simulation, dedup_keys)
+        failure = _check_one(n, event, simulation, dedup_keys, validated)
         if failure:
             proof.failure = failure + (label,)
             return proof
@@ -371,9 +372,13 @@ def _action(body: object) -> str:
     return str(body["event_action"])
 
 
-def _check_one(n: Notification, event: dict, simulation: webhook_service.Simulation,
-               dedup_keys: dict[str, str]) -> tuple[str, str, tuple | None] | None:
-    """The first rule this sample's simulation breaks, as (message, hint, setting key), or None."""
+def _check_one(n: Notification, event: dict, simulation: webhook_service.Simulation, dedup_keys: dict[str, str],
+               validated: dict[tuple[str, str], list] | None = None) -> tuple[str, str, tuple | None] | None:
+    """The first rule this sample's simulation breaks, as (message, hint, setting key), or None.
+
+    `validated` keeps PagerDuty's verdict on bodies already seen: samples that differ only in fields a
+    request does not use give the same body.
+    """
     if simulation.ignored or (simulation.error and not simulation.results):
         return (f"Keptn's webhook-service would not run this webhook: {simulation.ignored or simulation.error}",
                 "check the event type and the secret reference", None)
@@ -385,7 +390,12 @@ def _check_one(n: Notification, event: dict, simulation: webhook_service.Simulat
             return ("the body Keptn would send is not valid JSON",
                     "check templates given with --templates; with the bundled templates this is a bug to report", None)
         url_path = urlsplit(result.url or "").path
-        violations = pagerduty.validate_event(url_path, result.json_body)
+        key = (url_path, result.body or "")
+        violations = validated.get(key) if validated is not None else None
+        if violations is None:
+            violations = pagerduty.validate_event(url_path, result.json_body)
+            if validated is not None:
+                validated[key] = violations
         if violations:
             first = violations[0]
             return (f"PagerDuty would reject the body (400): {first.message}",

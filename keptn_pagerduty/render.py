@@ -142,6 +142,7 @@ def webhook_files(project: Project, hooks: list[Webhook], env: jinja2.Environmen
         for location in hook.notification.locations:
             files.setdefault(location, WebhookFile(project, location)).webhooks.append(hook)
     template = env.get_template("webhook.yaml.j2")
+    contexts: dict[int, Record] = {}  # a webhook in the files of several stages is described once
     result = []
     for location in sorted(files, key=lambda loc: (loc.branch, loc.path)):
         file = files[location]
@@ -149,7 +150,7 @@ def webhook_files(project: Project, hooks: list[Webhook], env: jinja2.Environmen
         file.text = template.render(
             project=project.name, location=location, api_version=project.api_version,
             sources=sorted({h.notification.profile.file for h in file.webhooks}),
-            webhooks=[_webhook_context(h) for h in file.webhooks])
+            webhooks=[contexts.get(id(h)) or contexts.setdefault(id(h), _webhook_context(h)) for h in file.webhooks])
         result.append(file)
     return result
 

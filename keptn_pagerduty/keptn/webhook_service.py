@@ -1045,6 +1045,17 @@ def _read_argv(argv: Sequence[str], beta_url: str | None) -> tuple[str | None, s
     return url, method, body
 
 
+@functools.lru_cache(maxsize=256)
+def _curl_input(rendered: str, mapping: bool) -> tuple[tuple[str, ...], str | None, str | None, str | None, object]:
+    """What curl is given for a rendered command (`mapping`: a v1beta1 request): argv, URL, method, body, and
+    the body as JSON (shared: not to be changed). Kept for recent commands, as sample events that differ only
+    in fields a request does not use render the same command."""
+    args = _parse_args(rendered)
+    argv = args + [o for o in REQUIRED_OPTIONS if o not in args]
+    url, method, body = _read_argv(argv, args[-1] if mapping else None)
+    return tuple(argv), url, method, body, _json_or_none(body)
+
+
 def _json_or_none(body: str | None) -> object | None:
     if body is None:
         return None
@@ -1128,16 +1139,14 @@ def simulate(config: WebhookConfig, webhook: Webhook | None, event: dict, secret
             results.append(RequestResult(None, None, None, None, None, None, _mask(message, env)))
             return fail(message, executed, results, env)
         try:
-            args = _parse_args(rendered)
+            argv, url, method, body, json_body = _curl_input(rendered, request.raw is None)
         except CurlCommandError as exc:
             message = f"could not execute request '{command}': {exc}"
             results.append(RequestResult(rendered, None, None, None, None, None, _mask(message, env)))
             if str(exc).startswith("panic:"):  # the process dies: nothing more is sent
                 return Simulation(tuple(results), tuple(sent), error=_mask(message, env))
             return fail(message, executed, results, env)
-        argv = args + [o for o in REQUIRED_OPTIONS if o not in args]
-        url, method, body = _read_argv(argv, args[-1] if request.raw is None else None)
-        results.append(RequestResult(rendered, tuple(argv), url, method, body, _json_or_none(body), None))
+        results.append(RequestResult(rendered, argv, url, method, body, json_body, None))
     if triggered and webhook.send_finished:
         sent.append(finished)
     return Simulation(tuple(results), tuple(sent))

@@ -381,6 +381,16 @@ def test_two_apostrophes_do_not_break_parsing_but_split_the_payload() -> None:
     assert simulation.ok and simulation.results[0].json_body is None  # curl got a broken body
 
 
+def test_events_that_render_the_same_command_get_the_same_request_and_refusal() -> None:
+    """Parsed commands are kept for reuse: a command that parses gives equal results each time, and a
+    refused one is refused each time (a refusal is never kept as a result)."""
+    config = beta('{"summary":"{{.data.message}}"}')
+    first, again = run(config, event(message="up")), run(config, event(message="up", result="fail"))
+    assert first.results == again.results and first.results[0].json_body == {"summary": "up"}
+    for _ in range(2):
+        assert error_of(config, event(message="a > b")).endswith("curl command contains denied character '>'")
+
+
 @pytest.mark.parametrize("char", DENIED_CHARACTERS)
 def test_each_denied_character_in_static_text_fails_the_request(char: str) -> None:
     config = beta('{"summary":"a' + char + 'b"}')
