@@ -92,6 +92,12 @@ def _samples(event_type: events.EventType) -> tuple[tuple[str, str, tuple[str, s
     return tuple(result)
 
 
+@lru_cache(maxsize=None)
+def _sample_events(event_type: events.EventType) -> tuple[tuple[str, dict, tuple[str, str]], ...]:
+    """`_samples` decoded once for every proof: the simulation and the checks only read an event."""
+    return tuple((label, json.loads(text), original) for label, text, original in _samples(event_type))
+
+
 @dataclass
 class _ShapeProof:
     """The outcome for every webhook of one shape: the first rule broken, or the sentinel sample bodies."""
@@ -302,8 +308,7 @@ def _prove_shape(config, webhook, n: Notification) -> _ShapeProof:
     dedup_keys: dict[str, str] = {}
     validated: dict[tuple[str, str], list] = {}
     sentinel_webhook = dataclasses.replace(webhook, subscription_id=SENTINELS[3])
-    for label, text, original in _samples(n.event):
-        event = json.loads(text)
+    for label, event, original in _sample_events(n.event):
         simulation = webhook_service.simulate(config, sentinel_webhook, event, secrets, memo=_MEMO)
         failure = _check_one(n, event, simulation, dedup_keys, validated)
         if failure:

@@ -94,6 +94,13 @@ def test_identical_requests_are_proven_once(generated) -> None:
     assert generated.report.distinct_requests < placements
 
 
+def test_proofs_share_sample_events_and_leave_them_as_they_were(generated) -> None:
+    """Every proof reads the same decoded sample events: none may change them for the next one."""
+    for event_type in {n.event for p in generated.projects for n in p.notifications}:
+        shared = prove._sample_events(event_type)
+        assert [event for _, event, _ in shared] == [json.loads(text) for _, text, _ in prove._samples(event_type)]
+
+
 def test_files_that_differ_only_in_their_header_comment_are_decoded_once(monkeypatch) -> None:
     from keptn_pagerduty.keptn import webhook_service
 
