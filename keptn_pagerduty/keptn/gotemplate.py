@@ -2531,15 +2531,21 @@ class Memo:
     def __init__(self, limit: int = 200_000) -> None:
         self.limit = limit
         self._data: dict[str, int] = {}
-        self._outputs: dict[tuple[str, int, tuple], str] = {}
+        self._outputs: dict[tuple[int, tuple], dict[str, str]] = {}  # (data, variables) -> action -> output
+        self._size = 0
+
+    def __len__(self) -> int:
+        """Outputs kept."""
+        return self._size
 
     def run(self, state: _State, nodes: list[_Node], keys: list[str | None]) -> None:
-        if len(self._outputs) >= self.limit:
+        if self._size >= self.limit:
             self._data.clear()
             self._outputs.clear()
+            self._size = 0
         data = state.vars[0][1]
         data_id = self._data.setdefault(repr(data), len(self._data))
-        variables: tuple = ()
+        outputs = self._outputs.setdefault((data_id, ()), {})
         out = state.out
         for node, key in zip(nodes, keys):
             if key is None:
@@ -2548,12 +2554,14 @@ class Memo:
                     continue
                 state.walk(data, False, node)
                 variables = tuple((name, repr(value), boxed) for name, value, boxed in state.vars[1:])
+                outputs = self._outputs.setdefault((data_id, variables), {})
                 continue
-            found = self._outputs.get((key, data_id, variables))
+            found = outputs.get(key)
             if found is None:
                 mark = len(out)
                 state.walk(data, False, node)
-                found = self._outputs[(key, data_id, variables)] = "".join(out[mark:])
+                found = outputs[key] = "".join(out[mark:])
+                self._size += 1
                 del out[mark:]
             out.append(found)
 

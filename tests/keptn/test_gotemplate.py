@@ -708,11 +708,11 @@ def test_memo_shares_actions_between_templates_that_differ_in_text() -> None:
     first = render('{"a": "{{.data.project}}", "b": "{{with .data.result}}{{.}}{{end}}"}', EVENT, "", memo)
     second = render('{"z": "{{.data.project}}/{{with .data.result}}{{.}}{{end}}"}', EVENT, "", memo)
     assert (first, second) == ('{"a": "shop", "b": "fail"}', '{"z": "shop/fail"}')
-    assert len(memo._outputs) == 2  # two distinct actions, each evaluated once
+    assert len(memo) == 2  # two distinct actions, each evaluated once
     other = json.loads(json.dumps(EVENT))
     other["data"]["project"] = "mall"
     assert render('{{.data.project}}', other, "", memo) == "mall"  # other data: evaluated again
-    assert len(memo._outputs) == 3
+    assert len(memo) == 3
 
 
 def test_memo_tells_variables_apart() -> None:
@@ -759,14 +759,14 @@ def test_memo_keeps_no_errors_and_errors_name_their_own_template() -> None:
             render(text, missing, name, memo)
         assert str(memoized.value) == str(plain.value)
         assert str(plain.value).startswith(f"template: {name}:{text.count(chr(10)) + 1}:")
-    assert len(memo._outputs) == 1
+    assert len(memo) == 1
 
 
 def test_memo_is_bounded() -> None:
     memo = gotemplate.Memo(limit=3)
     for index in range(10):
         assert render('{{.n}}', {"n": index}, "", memo) == str(index)
-    assert len(memo._outputs) <= 3
+    assert len(memo) <= 3
 
 
 # Templates made of actions that read data, declare, assign and scope variables, over data that differ in
