@@ -48,3 +48,14 @@ def test_templates_may_read_records_as_keys_too(tmp_path: Path) -> None:
         (templates / name).write_text(keyed)
     assert changed == 3
     assert generate(root / "profiles", templates).files == generate(root / "profiles").files
+
+
+def test_templates_keep_jinjas_globals_and_filters(tmp_path: Path) -> None:
+    """The environment copies globals as a plain dict and keeps indented texts: templates see no difference."""
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "webhook.yaml.j2").write_text(
+        "{% set ns = namespace(n=0) %}{% for i in range(3) %}{% set ns.n = ns.n + i %}{% endfor %}{{ ns.n }} "
+        "{{ dict(a=1) | tojson }} {{ text | indent(2) }}|{{ text | indent(4, first=True) }}|{{ text | indent(2) }}\n")
+    env = render.environment(templates)
+    assert env.get_template("webhook.yaml.j2").render(text="a\nb") == '3 {"a": 1} a\n  b|    a\n    b|a\n  b\n'
