@@ -11,6 +11,7 @@ or in the command's JSON shape (docs/json-output.md), and exit code 1.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
@@ -436,6 +437,9 @@ _register_lint()
 
 
 def run() -> None:
+    """The command line as a process of its own: what a run allocates dies with it, so the cycle collector
+    only costs time, once at the end of a generate over every object the run made (3 % of a large one)."""
+    gc.disable()
     main(prog_name="keptn-pagerduty")
 
 
