@@ -285,10 +285,14 @@ def _shape_key(config, webhook, n: Notification) -> str:
     Names are left out on purpose: the samples are aimed at sentinel names (see SENTINELS).
     """
     results = n.settings.get("results")
-    shape = (config.api_version, [_REQUEST_FIELDS(request) for request in webhook.requests],
-             tuple(e[0] for e in webhook.env_from), webhook.send_started, webhook.send_finished, n.event.type,
-             n.settings.get("kind"), sorted(results.items()) if isinstance(results, dict) else results)
-    return hashlib.sha256(repr(shape).encode()).hexdigest()
+    parts = [repr((config.api_version, tuple(e[0] for e in webhook.env_from), webhook.send_started,
+                   webhook.send_finished, n.event.type, n.settings.get("kind"),
+                   sorted(results.items()) if isinstance(results, dict) else results))]
+    for request in webhook.requests:
+        for value in _REQUEST_FIELDS(request):  # texts as they are, each after its length: a repr costs more
+            text, kind = (value, "s") if type(value) is str else (repr(value), "r")
+            parts.append(f"{kind}{len(text)}:{text}")
+    return hashlib.sha256("".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
 
 
 # Every field of a request, as a plain tuple (a dataclass's own repr is Python code, and slower).
