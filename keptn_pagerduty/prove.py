@@ -313,7 +313,8 @@ def _prove_shape(config, webhook, n: Notification) -> _ShapeProof:
     validated: dict[tuple[str, str], list] = {}
     sentinel_webhook = dataclasses.replace(webhook, subscription_id=SENTINELS[3])
     for label, event, original in _sample_events(n.event):
-        simulation = webhook_service.simulate(config, sentinel_webhook, event, secrets, memo=_MEMO)
+        simulation = webhook_service.simulate(config, sentinel_webhook, event, secrets, memo=_MEMO,
+                                              event_key=(n.event, label))  # as `_samples` tells them apart
         failure = _check_one(n, event, simulation, dedup_keys, validated)
         if failure:
             proof.failure = failure + (label,)

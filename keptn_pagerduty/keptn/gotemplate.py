@@ -2488,15 +2488,18 @@ class Template:
         self.root = root
         self._memo_keys: list[str | None] | None = None
 
-    def execute(self, data: object, memo: Memo | None = None) -> str:
-        """Render with data as Go would; raises TemplateError with Go's message on failure."""
+    def execute(self, data: object, memo: Memo | None = None, data_key: object = None) -> str:
+        """Render with data as Go would; raises TemplateError with Go's message on failure.
+
+        `data_key` names the data for the memo (equal keys: equal data) in place of its repr.
+        """
         state = _State(self, _keptn_data(data))
         if memo is None:
             state.walk(state.vars[0][1], False, self.root)
         else:
             if self._memo_keys is None:
                 self._memo_keys = [_memo_key(node) for node in self.root.nodes]
-            memo.run(state, self.root.nodes, self._memo_keys)
+            memo.run(state, self.root.nodes, self._memo_keys, data_key)
         return "".join(state.out)
 
     def __repr__(self) -> str:
@@ -2525,7 +2528,8 @@ class Memo:
     sample events, and an action's output depends on nothing but the action, the data and the variables
     in scope. Only outputs are kept, never errors (their text names the template and position). Data and
     variables are told apart by `repr`, which differs for every value a JSON event and the template
-    functions make (StringMap and GoInt print their types).
+    functions make (StringMap and GoInt print their types); data also by a key its caller gives instead
+    (the repr of a large event costs more than most of its actions).
     """
 
     def __init__(self, limit: int = 200_000) -> None:
@@ -2538,13 +2542,13 @@ class Memo:
         """Outputs kept."""
         return self._size
 
-    def run(self, state: _State, nodes: list[_Node], keys: list[str | None]) -> None:
+    def run(self, state: _State, nodes: list[_Node], keys: list[str | None], data_key: object = None) -> None:
         if self._size >= self.limit:
             self._data.clear()
             self._outputs.clear()
             self._size = 0
         data = state.vars[0][1]
-        data_id = self._data.setdefault(repr(data), len(self._data))
+        data_id = self._data.setdefault(repr(data) if data_key is None else data_key, len(self._data))
         outputs = self._outputs.setdefault((data_id, ()), {})
         out = state.out
         for node, key in zip(nodes, keys):
@@ -2574,6 +2578,6 @@ def parse(text: str, name: str = "") -> Template:
 _parse_cached = functools.lru_cache(maxsize=4096)(parse)
 
 
-def render(text: str, data: object, name: str = "", memo: Memo | None = None) -> str:
+def render(text: str, data: object, name: str = "", memo: Memo | None = None, data_key: object = None) -> str:
     """Parse (cached) and execute: what Keptn's ParseTemplate returns, or its error."""
-    return _parse_cached(text, name).execute(data, memo)
+    return _parse_cached(text, name).execute(data, memo, data_key)

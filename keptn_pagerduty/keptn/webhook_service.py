@@ -1070,7 +1070,8 @@ def _reject_constant(name: str) -> object:
 
 
 def simulate(config: WebhookConfig, webhook: Webhook | None, event: dict, secrets: dict[tuple[str, str], str],
-             deny_list: tuple[str, ...] = DEFAULT_DENY_LIST, memo: Memo | None = None) -> Simulation:
+             deny_list: tuple[str, ...] = DEFAULT_DENY_LIST, memo: Memo | None = None,
+             event_key: object = None) -> Simulation:
     """Run one event through the webhook-service as ``handler.TaskHandler.Execute`` would.
 
     ``webhook`` None means no file held a matching webhook. ``secrets`` maps (secret name, key) to
@@ -1080,7 +1081,8 @@ def simulate(config: WebhookConfig, webhook: Webhook | None, event: dict, secret
     would fail the request with ``.finished`` events as for any other failure.
 
     Raises UnsupportedTemplateError when the template uses something the template simulator cannot
-    reproduce. A ``memo`` (see gotemplate.Memo) shares template work between simulations.
+    reproduce. A ``memo`` (see gotemplate.Memo) shares template work between simulations; ``event_key``, if
+    given, names the event for it (equal keys: equal events).
     """
     event_type = event.get("type")
     if not isinstance(event_type, str) or not is_task_event_type(event_type):
@@ -1131,7 +1133,8 @@ def simulate(config: WebhookConfig, webhook: Webhook | None, event: dict, secret
             results.append(RequestResult(None, None, None, None, None, None, _mask(message, env)))
             return fail(message, executed, results, env)
         try:
-            rendered = render(command, data, "", memo)
+            rendered = render(command, data, "", memo,
+                              None if event_key is None else (event_key, subscription_id, tuple(env.items())))
         except UnsupportedTemplateError:
             raise
         except TemplateError as exc:

@@ -762,6 +762,18 @@ def test_memo_keeps_no_errors_and_errors_name_their_own_template() -> None:
     assert len(memo) == 1
 
 
+def test_memo_tells_data_apart_by_the_key_its_caller_gives() -> None:
+    """A caller that names its data (a proof names each sample event) spares the memo the repr of it: equal keys
+    must then mean equal data, as the memo trusts them."""
+    memo = gotemplate.Memo()
+    shop, mall = EVENT, {**EVENT, "data": {**EVENT["data"], "project": "mall"}}
+    assert render('{{.data.project}}', shop, "", memo, data_key="shop") == "shop"
+    assert render('{{.data.project}}', mall, "", memo, data_key="mall") == "mall"
+    assert render('a {{.data.project}}', mall, "", memo, data_key="shop") == "a shop"  # trusted, not checked
+    assert render('a {{.data.project}}', mall, "", memo) == "a mall"  # without a key: its repr
+    assert len(memo) == 3
+
+
 def test_memo_is_bounded() -> None:
     memo = gotemplate.Memo(limit=3)
     for index in range(10):
