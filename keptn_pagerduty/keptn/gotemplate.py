@@ -237,6 +237,22 @@ def _has_right_trim(text: str, i: int) -> bool:
     return i + 1 < len(text) and text[i] in _SPACE_CHARS and text[i + 1] == "-"
 
 
+# The usual tokens inside an action, each ending where the general path below would end it: a run of
+# spaces that no trim marker follows, a field, variable or word that ends at a terminator, a quoted string,
+# a pipe, a parenthesis. They are lexed a run at a time; anything else (non-ASCII text, numbers, a trim
+# marker, an unterminated string, the end of the text) goes through the general path, one item at a time.
+_TERMINATOR = r"(?=[ \t\r\n.,|:)(}])"
+_QUICK = re.compile(
+    r"(?>(?P<space>[ \t\r\n]+))(?!-}})"
+    r"|(?P<field>\.[A-Za-z_][A-Za-z0-9_]*)" + _TERMINATOR +
+    r"|(?P<variable>\$[A-Za-z0-9_]*)" + _TERMINATOR +
+    r"|(?P<word>[A-Za-z_][A-Za-z0-9_]*)" + _TERMINATOR +
+    r'|(?P<string>"(?:[^"\\\n]|\\[^\n])*")'
+    r"|(?P<pipe>\|)|(?P<open>\()|(?P<close>\))")
+_QUICK_TYPES = {"space": T_SPACE, "field": T_FIELD, "variable": T_VARIABLE, "string": T_STRING, "pipe": T_PIPE,
+                "open": T_LEFT_PAREN, "close": T_RIGHT_PAREN}
+
+
 class _Lexer:
     """Turns template text into items, stopping after EOF or the first error item."""
 
@@ -368,6 +384,21 @@ class _Lexer:
         return self._lex_text
 
     def _lex_inside_action(self):
+        text = self.text
+        while not text.startswith("}}", self.pos) and (quick := _QUICK.match(text, self.pos)) is not None:
+            kind = quick.lastgroup
+            if kind == "close":
+                if self.paren_depth == 0:
+                    break  # an error, worded below
+                self.paren_depth -= 1
+            elif kind == "open":
+                self.paren_depth += 1
+            self.pos = quick.end()
+            if kind == "word":
+                word = quick.group()
+                self._emit(_KEYWORDS.get(word, T_BOOL if word in ("true", "false") else T_IDENTIFIER))
+            else:
+                self._emit(_QUICK_TYPES[kind])
         delim, _ = self._at_right_delim()
         if delim:
             if self.paren_depth == 0:

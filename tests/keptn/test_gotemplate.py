@@ -813,3 +813,24 @@ def test_a_memo_never_changes_an_output_or_an_error(pieces: list[str], result: A
     except TemplateError as exc:
         got = ("error", str(exc))
     assert got == expected
+
+
+# The lexer takes the usual tokens inside an action a run at a time (`_QUICK`); everything else goes through
+# its general path, one item at a time. Both must give the same items, for any text.
+_LEXER_PIECES = ("{{", "}}", "{{- ", " -}}", "{{/*c*/}}", " ", "  ", "\t", "\n", "-", ".", ".data", ".a1", "._x",
+                 ".é", "é", "$", "$x", "$1", "x", "if", "end", "else", "true", "nil", "index", "printf", '"s"',
+                 '"a\\"b"', '"open', '"a\nb"', "|", "(", ")", "1", "1.5", "0x1F", ":=", "=", ",", "}", "text",
+                 "'c'", "`raw`", "+", "#")
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(_LEXER_PIECES), max_size=14))
+def test_the_lexers_quick_path_gives_the_items_of_its_general_path(pieces: list[str]) -> None:
+    text = "".join(pieces)
+    quick = [(i.typ, i.pos, i.val, i.line) for i in gotemplate._Lexer(text).run()]
+    saved, gotemplate._QUICK = gotemplate._QUICK, gotemplate.re.compile(r"(?!)")  # matches nothing
+    try:
+        general = [(i.typ, i.pos, i.val, i.line) for i in gotemplate._Lexer(text).run()]
+    finally:
+        gotemplate._QUICK = saved
+    assert quick == general
