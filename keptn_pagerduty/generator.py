@@ -34,6 +34,7 @@ class Generation:
     made: dict[str, str] = field(default_factory=dict)  # file name -> sha256 of every file made in this run
     projects: list[Project] = field(default_factory=list)  # the model, when made in this process (jobs=1)
     sources: dict[str, list[tuple[Path, ...]]] = field(default_factory=dict)  # project made -> its profiles' inputs
+    loaded: dict[Path, str] = field(default_factory=dict)  # each input of a project made -> its digest as read
     report: prove.ProofReport = field(default_factory=prove.ProofReport)
     kept: dict[str, str] = field(default_factory=dict)  # file name -> sha256, as the earlier run wrote it
     kept_inputs: incremental.Record = field(default_factory=incremental.Record)
@@ -48,7 +49,13 @@ class Generation:
         return dict(sorted((self.made | self.kept).items()))
 
     def inputs(self, root: Path) -> dict[str, object]:
-        """The manifest's record of what this run read, relative to the output folder `root`."""
+        """The manifest's record of what this run read, relative to the output folder `root`.
+
+        Inputs of the projects made are recorded as they were read, not as they are now: a profile changed
+        while the run made its files is then made again by the next run.
+        """
+        for path, digest in self.loaded.items():
+            self.read[fingerprint.relative(path, root)] = digest
         base = fingerprint.base(self.templates, render.default_templates())
         record = incremental.Record(dict(self.kept_inputs.profiles), dict(self.kept_inputs.projects))
         for name, sources in self.sources.items():
@@ -107,6 +114,7 @@ def generate(profiles_dir: Path, templates: Path | None = None, jobs: int | None
         result.files.update(part.files)
         result.made.update(part.made)
         result.sources.update(part.sources)
+        result.loaded.update(part.loaded)
         problems.extend(part.problems)
         result.report.simulations += part.simulations
         result.report.distinct_requests += part.distinct_requests
@@ -147,6 +155,7 @@ class _Part:
     files: dict[str, bytes] = field(default_factory=dict)
     made: dict[str, str] = field(default_factory=dict)
     sources: dict[str, list[tuple[Path, ...]]] = field(default_factory=dict)
+    loaded: dict[Path, str] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     simulations: int = 0
     distinct_requests: int = 0
@@ -203,6 +212,7 @@ class _Maker:
         self.prover.report.proofs.clear()  # the sample bodies now live in the files
         part.problems.extend(find_integration_keys(output))
         part.sources[project.name] = [p.inputs for p in project.profiles]
+        part.loaded.update((path, digest) for p in project.profiles for path, digest in zip(p.inputs, p.digests))
         if part.problems:
             return
         for name, data in output.items():

@@ -31,6 +31,7 @@ class Profile:
     data: dict
     origins: dict[PathKey, Origin] = field(default_factory=dict)
     inputs: tuple[Path, ...] = ()  # every file read for it: the profile and the files it extends
+    digests: tuple[str, ...] = ()  # the SHA-256 of each of `inputs` as it was read
 
     def origin(self, path: PathKey) -> Origin:
         path = tuple(path)
@@ -249,7 +250,8 @@ class _Loader:
         while isinstance((parent := self.sources[self.real(current)].data.get("extends")), str):
             current = current.parent / parent
             inputs.append(self.real(current))
-        profile = Profile(layers[-1].file, data, origins, tuple(inputs))
+        digests = tuple(self.sources[self.real(path)].digest for path in inputs)
+        profile = Profile(layers[-1].file, data, origins, tuple(inputs), digests)
         problems = validate_merged(profile)
         self.problems.extend(problems)
         return None if problems else profile

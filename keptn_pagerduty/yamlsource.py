@@ -7,6 +7,7 @@ duplicate keys, which PyYAML would otherwise resolve silently.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,6 +45,7 @@ class Source:
     file: str
     data: object
     positions: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
+    digest: str = ""  # SHA-256 of the bytes read (`load`): what the manifest records for this input
 
     def position(self, path: PathKey) -> tuple[int, int]:
         """Position of `path`, or of its nearest ancestor that has one."""
@@ -116,7 +118,9 @@ def load(path: Path, display: str | None = None) -> Source:
     if len(raw) > MAX_FILE_BYTES:
         raise UserError([Problem(name, 1, 1, "", f"file is {len(raw)} bytes, more than the {MAX_FILE_BYTES} allowed",
                                  "split it into several profiles")])
-    return loads(raw, name)
+    source = loads(raw, name)
+    source.digest = hashlib.sha256(raw).hexdigest()
+    return source
 
 
 def loads(raw: bytes | str, name: str) -> Source:

@@ -76,6 +76,33 @@ def test_regenerate_reuses_unchanged_projects_and_reproves_the_changed_one(tmp_p
     assert (output / MANIFEST).read_bytes() == manifest_of(fresh, tmp_path / "full")
 
 
+@pytest.mark.parametrize("again", [False, True], ids=["first run", "run over an earlier one"])
+def test_a_profile_changed_while_its_files_are_made_is_made_again_by_the_next_run(
+        tmp_path: Path, monkeypatch, again: bool) -> None:
+    """The manifest records each input as it was read: one edited after that is not taken as done."""
+    from keptn_pagerduty import render
+
+    profiles, output = generated_tree(tmp_path) if again else (tmp_path / "profiles", tmp_path / "output")
+    if not again:
+        shutil.copytree(ROOT / "profiles", profiles)
+    profile = profiles / "podtato-eu.yaml"
+    if again:
+        profile.write_text(profile.read_text().replace("client: Keptn EU", "client: Keptn Europe"))
+    render_webhooks = render.webhook_files
+
+    def edit_then_render(*args, **kwargs):
+        profile.write_text(profile.read_text().replace("client: Keptn E", "client: Keptn in E"))  # read already
+        return render_webhooks(*args, **kwargs)
+
+    monkeypatch.setattr(render, "webhook_files", edit_then_render)
+    result = generate(profiles, reuse=output if again else None)
+    write(output, result.files, inputs=result.inputs(output), kept=result.kept)
+    monkeypatch.undo()
+    assert b"Keptn in E" not in result.files["podtato-head/branches/master/webhook/webhook.yaml"]
+    assert unchanged(profiles, output) is None  # not current: the next run makes the project again
+    assert b"Keptn in E" in regenerate(profiles, output).files["podtato-head/branches/master/webhook/webhook.yaml"]
+
+
 def manifest_of(result: Generation, output: Path) -> bytes:
     write(output, result.files, inputs=result.inputs(output))
     return (output / MANIFEST).read_bytes().replace(b"../../profiles/", b"../profiles/")
