@@ -115,6 +115,8 @@ def generate(profiles_dir: Path, templates: Path | None = None, jobs: int | None
         result.made.update(part.made)
         result.sources.update(part.sources)
         result.loaded.update(part.loaded)
+        if stage is not None:  # what workers did not stage, for the commit (their Staging is their own)
+            stage.unstaged.update(part.unstaged)
         problems.extend(part.problems)
         result.report.simulations += part.simulations
         result.report.distinct_requests += part.distinct_requests
@@ -156,6 +158,7 @@ class _Part:
     made: dict[str, str] = field(default_factory=dict)
     sources: dict[str, list[tuple[Path, ...]]] = field(default_factory=dict)
     loaded: dict[Path, str] = field(default_factory=dict)
+    unstaged: set[str] = field(default_factory=set)  # files made whose bytes the output folder already held
     problems: list[Problem] = field(default_factory=list)
     simulations: int = 0
     distinct_requests: int = 0
@@ -227,6 +230,8 @@ class _Maker:
         part = self.part
         if part.problems:
             part.files, part.made = {}, {}
+        if self.stage is not None:
+            part.unstaged = self.stage.unstaged
         part.simulations = self.prover.report.simulations
         part.distinct_requests = self.prover.report.distinct_requests
         part.reused = self.prover.report.reused

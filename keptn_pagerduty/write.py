@@ -177,6 +177,7 @@ class Staging:
         self.path = root / STAGING
         self._folders: set[str] = set()
         self._tops: dict[str, bool] = {}  # does the output folder hold this top-level name?
+        self.unstaged: set[str] = set()  # names put whose bytes the output folder already held (of every process)
         self._created = False
         self._lock = _Lock(root)
 
@@ -215,6 +216,7 @@ class Staging:
             if entry.name != ".gitignore":
                 shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
         self._folders.clear()
+        self.unstaged.clear()
 
     def put(self, name: str, data: bytes) -> None:
         """Stage one file, unless the output folder already holds exactly these bytes under that name.
@@ -227,6 +229,7 @@ class Staging:
         if top not in self._tops:  # one lookup per project, instead of one failed open per file of a new one
             self._tops[top] = os.path.lexists(os.path.join(self.root, top))
         if self._tops[top] and _same_bytes(os.path.join(self.root, name), data):
+            self.unstaged.add(name)
             return
         path = os.path.join(self.path, name)
         folder = os.path.dirname(path)
@@ -270,7 +273,7 @@ class Staging:
                kept: dict[str, str] | None = None) -> Outcome:
         """Move the staged files into place and record `made` and `kept` (name -> sha256) in the manifest.
 
-        A file of `made` that was not staged already had these bytes in the output folder.
+        A file of `made` that was not staged (`unstaged`) already had these bytes in the output folder.
         """
         root, kept = self.root, kept or {}
         owned = read_manifest(root)
@@ -308,17 +311,17 @@ class Staging:
         for name in made:
             by_folder.setdefault(name.split("/", 1)[0], []).append(name)
         base, staging = os.fspath(root), os.fspath(self.path)  # strings: this runs over every file of a fleet
+        unstaged_tops = {name.split("/", 1)[0] for name in self.unstaged}
         for top, names in sorted(by_folder.items()):
-            if (not os.path.lexists(os.path.join(base, top))
-                    and all(os.path.lexists(os.path.join(staging, name)) for name in names)):
+            if top not in unstaged_tops and not os.path.lexists(os.path.join(base, top)):
                 os.rename(os.path.join(staging, top), os.path.join(base, top))  # a new project folder: one rename
                 outcome.created.extend(names)
                 continue
             for name in names:
-                staged = os.path.join(staging, name)
-                if not os.path.lexists(staged):
+                if name in self.unstaged:
                     outcome.unchanged.append(name)
                     continue
+                staged = os.path.join(staging, name)
                 target = root / name
                 (outcome.updated if os.path.lexists(target) else outcome.created).append(name)
                 target.parent.mkdir(parents=True, exist_ok=True)

@@ -80,6 +80,24 @@ def test_forked_workers_stage_the_same_files_that_a_run_in_memory_makes(tmp_path
     assert not (output / STAGING).exists()
 
 
+def test_files_workers_found_in_place_are_left_there_by_the_commit(tmp_path: Path) -> None:
+    """Workers stage only what changed; the main process, which commits, learns from them what they left."""
+    folder = fleet(tmp_path / "profiles", 12)
+    output = tmp_path / "output"
+    with Staging(output) as staging:
+        first = generate(folder, jobs=2, stage=staging).made
+        staging.commit(first)
+    for profile in folder.glob("*.yaml"):  # new summaries: new webhooks and scripts, the same setup script
+        profile.write_text(profile.read_text().replace("{results:", "{summary: 'Gate {result}', results:"))
+    with Staging(output) as staging:
+        again = generate(folder, jobs=2, stage=staging)
+        outcome = staging.commit(again.made)
+    same = sorted(name for name, digest in again.made.items() if first[name] == digest)
+    assert "p011/configure-keptn.sh" in same and "p011/branches/production/webhook/webhook.yaml" not in same
+    assert (outcome.unchanged, outcome.updated) == (same, sorted(set(again.made) - set(same)))
+    assert {name: sha256((output / name).read_bytes()) for name in again.made} == again.made
+
+
 def test_processes_share_proofs_and_wait_for_a_claimed_one(tmp_path: Path) -> None:
     projects = model.build(profiles.load_profiles(fleet(tmp_path / "profiles", 1)))
     files = render.webhook_files(projects[0], render.webhooks(projects[0]), render.environment())
