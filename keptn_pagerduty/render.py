@@ -151,7 +151,7 @@ def webhook_files(project: Project, hooks: list[Webhook], env: jinja2.Environmen
         for location in hook.notification.locations:
             files.setdefault(location, WebhookFile(project, location)).webhooks.append(hook)
     template = env.get_template("webhook.yaml.j2")
-    contexts: dict[int, Record] = {}  # a webhook in the files of several stages is described once
+    contexts = {id(hook): _webhook_context(hook) for hook in hooks}  # once, for the files of every stage
     result = []
     for location in sorted(files, key=lambda loc: (loc.branch, loc.path)):
         file = files[location]
@@ -159,7 +159,7 @@ def webhook_files(project: Project, hooks: list[Webhook], env: jinja2.Environmen
         file.text = template.render(
             project=project.name, location=location, api_version=project.api_version,
             sources=sorted({h.notification.profile.file for h in file.webhooks}),
-            webhooks=[contexts.get(id(h)) or contexts.setdefault(id(h), _webhook_context(h)) for h in file.webhooks])
+            webhooks=[contexts[id(hook)] for hook in file.webhooks])
         result.append(file)
     return result
 
