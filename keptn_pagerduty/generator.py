@@ -55,7 +55,8 @@ class Generation:
         while the run made its files is then made again by the next run.
         """
         for path, digest in self.loaded.items():
-            self.read[fingerprint.relative(path, root)] = digest
+            if digest:  # a source not read from a file has none
+                self.read[fingerprint.relative(path, root)] = digest
         base = fingerprint.base(self.templates, render.default_templates())
         record = incremental.Record(dict(self.kept_inputs.profiles), dict(self.kept_inputs.projects))
         for name, sources in self.sources.items():
