@@ -383,7 +383,7 @@ def _action(body: object) -> str:
 
 
 def _check_one(n: Notification, event: dict, simulation: webhook_service.Simulation, dedup_keys: dict[str, str],
-               validated: dict[tuple[str, str], list] | None = None) -> tuple[str, str, tuple | None] | None:
+               validated: dict[tuple[str, str], list]) -> tuple[str, str, tuple | None] | None:
     """The first rule this sample's simulation breaks, as (message, hint, setting key), or None.
 
     `validated` keeps PagerDuty's verdict on bodies already seen: samples that differ only in fields a
@@ -401,11 +401,9 @@ def _check_one(n: Notification, event: dict, simulation: webhook_service.Simulat
                     "check templates given with --templates; with the bundled templates this is a bug to report", None)
         url_path = urlsplit(result.url or "").path
         key = (url_path, result.body or "")
-        violations = validated.get(key) if validated is not None else None
+        violations = validated.get(key)
         if violations is None:
-            violations = pagerduty.validate_event(url_path, result.json_body)
-            if validated is not None:
-                validated[key] = violations
+            violations = validated[key] = pagerduty.validate_event(url_path, result.json_body)
         if violations:
             first = violations[0]
             return (f"PagerDuty would reject the body (400): {first.message}",

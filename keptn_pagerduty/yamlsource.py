@@ -7,12 +7,12 @@ duplicate keys, which PyYAML would otherwise resolve silently.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
+from .fingerprint import sha256
 from .problems import Problem, UserError
 
 Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -119,7 +119,7 @@ def load(path: Path, display: str | None = None) -> Source:
         raise UserError([Problem(name, 1, 1, "", f"file is {len(raw)} bytes, more than the {MAX_FILE_BYTES} allowed",
                                  "split it into several profiles")])
     source = loads(raw, name)
-    source.digest = hashlib.sha256(raw).hexdigest()
+    source.digest = sha256(raw)
     return source
 
 
