@@ -158,12 +158,11 @@ class Prover:
 
     def __init__(self, store: ProofStore | None = None, cache: ProofCache | None = None) -> None:
         self.report = ProofReport()
-        self._shapes: dict[str, _ShapeProof] = {}
+        self._shapes: dict[tuple, _ShapeProof] = {}  # by `_shape`
         self._done: set[str] = set()
         self._store = store
         self._cache = cache
         self._decoded: dict[str, object] = {}  # webhook.yaml document -> decoded config, between ready and prove
-        self._keys: dict[tuple, str] = {}  # (webhook, subscription id) -> shape key, between ready and prove
 
     def ready(self, files: list[WebhookFile]) -> bool:
         """False when another process is proving a request these files need (or taking it from the proof cache):
@@ -179,17 +178,18 @@ class Prover:
                 found = webhook_service.find_webhook(config, hook.notification.subscription_id)
                 if found is None:
                     continue
-                key = self._key(config, found, hook.notification)
-                if key in self._shapes:
+                shape = _shape(config, found, hook.notification)
+                if shape in self._shapes:
                     continue
+                key = _shape_digest(shape)
                 proof = self._store.get(key)
                 if proof is not None:
-                    self._shapes[key] = proof
+                    self._shapes[shape] = proof
                 elif not self._store.claim(key):
                     waiting = True
                 else:  # the claim holder takes it from the proof cache, or proves it, for every process
                     proof = self._cached(key) or self._prove_new(key, config, found, hook.notification)
-                    self._shapes[key] = proof
+                    self._shapes[shape] = proof
                     self._store.put(key, proof)
         return not waiting
 
@@ -210,15 +210,8 @@ class Prover:
             for hook in file.webhooks:
                 problems.extend(self._prove_webhook(file, config, hook.notification))
         self._decoded.clear()
-        self._keys.clear()
         if problems:
             raise UserError(sorted(set(problems)))
-
-    def _key(self, config, webhook, n: Notification) -> str:
-        key = self._keys.get((webhook, n.subscription_id))
-        if key is None:
-            key = self._keys[(webhook, n.subscription_id)] = _shape_key(config, webhook, n)
-        return key
 
     def _decode(self, file: WebhookFile):
         try:
@@ -260,10 +253,11 @@ class Prover:
         if n.subscription_id in self._done:
             return []
         self._done.add(n.subscription_id)
-        key = self._key(config, found, n)
-        proof = self._shapes.get(key)
+        shape = _shape(config, found, n)
+        proof = self._shapes.get(shape)
         if proof is None:
-            proof = self._shapes[key] = self._cached(key) or self._prove_new(key, config, found, n)
+            key = _shape_digest(shape)
+            proof = self._shapes[shape] = self._cached(key) or self._prove_new(key, config, found, n)
         if proof.failure:
             return [_problem(n, file, proof.failure)]
         self.report.proofs[n.subscription_id] = Proof(_bodies(proof, config, found, n))
@@ -279,17 +273,25 @@ def _document(text: str) -> str:
     return text
 
 
-def _shape_key(config, webhook, n: Notification) -> str:
+def _shape(config, webhook, n: Notification) -> tuple:
     """What decides the outcome of a proof: the request, its secrets and sending rules, the event, the results.
 
-    Names are left out on purpose: the samples are aimed at sentinel names (see SENTINELS).
+    Names are left out on purpose: the samples are aimed at sentinel names (see SENTINELS). Requests with
+    equal shapes share one proof: in a run by this tuple, across processes and runs by its `_shape_digest`.
     """
     results = n.settings.get("results")
-    parts = [repr((config.api_version, tuple(e[0] for e in webhook.env_from), webhook.send_started,
-                   webhook.send_finished, n.event.type, n.settings.get("kind"),
-                   sorted(results.items()) if isinstance(results, dict) else results))]
-    for request in webhook.requests:
-        for value in _REQUEST_FIELDS(request):  # texts as they are, each after its length: a repr costs more
+    head = (config.api_version, tuple(e[0] for e in webhook.env_from), webhook.send_started, webhook.send_finished,
+            n.event.type, n.settings.get("kind"),
+            tuple(sorted(results.items())) if isinstance(results, dict) else repr(results))
+    return (head, *map(_REQUEST_FIELDS, webhook.requests))
+
+
+def _shape_digest(shape: tuple) -> str:
+    """A `_shape` as a file name, for the proofs shared between processes and runs."""
+    head, *requests = shape
+    parts = [repr(head)]
+    for fields in requests:
+        for value in fields:  # texts as they are, each after its length: a repr costs more
             text, kind = (value, "s") if type(value) is str else (repr(value), "r")
             parts.append(f"{kind}{len(text)}:{text}")
     return hashlib.sha256("".join(parts).encode("utf-8", "surrogatepass")).hexdigest()

@@ -224,9 +224,10 @@ def test_every_real_event_through_a_profile_of_every_type(path: Path, every_even
     assert preview.pagerduty_errors == []
 
 
-def test_the_shape_key_of_a_request_changes_with_everything_that_decides_its_proof(generated) -> None:
-    """Requests with one key share one proof (in a run and in the proof cache): every part of the request
-    and of its sending rules must be in the key, and the names that samples replace must not."""
+def test_the_shape_of_a_request_changes_with_everything_that_decides_its_proof(generated) -> None:
+    """Requests with one shape share one proof (in a run by the shape, in the proof cache and between processes by
+    its digest): every part of the request and of its sending rules must be in both, and the names that samples
+    replace must not."""
     import dataclasses
 
     from keptn_pagerduty.keptn import webhook_service
@@ -238,7 +239,12 @@ def test_the_shape_key_of_a_request_changes_with_everything_that_decides_its_pro
                 and n.subscription_id.encode() in data).decode()
     config = webhook_service.decode(text)
     webhook = webhook_service.find_webhook(config, n.subscription_id)
-    key = prove._shape_key(config, webhook, n)
+
+    def key(config, webhook, n) -> tuple:
+        shape = prove._shape(config, webhook, n)
+        return shape, prove._shape_digest(shape)
+
+    original = key(config, webhook, n)
     request = webhook.requests[0]
     changed_requests = [dataclasses.replace(request, **{f.name: value}) for f, value in zip(
         dataclasses.fields(request), ("https://example.com/x", "PUT", (("X-A", "b"),), "{}", "--retry 1", "curl x"))]
@@ -248,14 +254,14 @@ def test_the_shape_key_of_a_request_changes_with_everything_that_decides_its_pro
         dataclasses.replace(webhook, env_from=(("other", "pagerduty", "routing-key"),)),
         dataclasses.replace(webhook, send_started=not webhook.send_started),
         dataclasses.replace(webhook, send_finished=not webhook.send_finished)]
-    keys = {prove._shape_key(config, variant, n) for variant in variants}
-    assert key not in keys and len(keys) == len(variants)
+    keys = [key(config, variant, n) for variant in variants] + [original]
+    assert len({shape for shape, _ in keys}) == len({digest for _, digest in keys}) == len(variants) + 1
     results = dict(n.settings["results"], none="info" if n.settings["results"].get("none") != "info" else "error")
     other_results = dataclasses.replace(n, settings={**n.settings, "results": results})
     change = dataclasses.replace(n, settings={**n.settings, "kind": "change"})
     alpha = dataclasses.replace(config, api_version=webhook_service.API_V1ALPHA1)
-    assert len({key, prove._shape_key(config, webhook, other_results), prove._shape_key(config, webhook, change),
-                prove._shape_key(alpha, webhook, n)}) == 4
+    keys = [original, key(config, webhook, other_results), key(config, webhook, change), key(alpha, webhook, n)]
+    assert len({shape for shape, _ in keys}) == len({digest for _, digest in keys}) == 4
     # Names and the subscription ID are not part of it: samples are aimed at sentinels.
     renamed = dataclasses.replace(webhook, subscription_id="00000000-0000-5000-8000-000000000000")
-    assert prove._shape_key(config, renamed, dataclasses.replace(n, project="another")) == key
+    assert key(config, renamed, dataclasses.replace(n, project="another")) == original
