@@ -239,7 +239,8 @@ def project_files(project: Project, files: list[WebhookFile], report, env: jinja
         samples = [s for s in proof.samples if s.body]
         result[names[n.subscription_id]] = env.get_template("send-event.sh.j2").render(
             project=project.name, event=n.event.short, scope=n.describe_scope(), region=region,
-            base_url=EVENTS_BASE_URL[region], samples=samples, kind=n.settings.get("kind"),
+            base_url=EVENTS_BASE_URL[region], samples=samples, labels=[s.label for s in samples],
+            kind=n.settings.get("kind"),
             path=urlsplit(samples[0].url).path if samples else "/v2/enqueue",
             routing_key_marker=payload.SCRIPT_ROUTING_KEY)
         rows.append(Record(
