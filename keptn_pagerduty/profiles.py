@@ -181,7 +181,15 @@ class _Loader:
         """`path.resolve()`, once per path: it costs a system call per part of the path."""
         found = self.cache.real.get(path)
         if found is None:
-            found = self.cache.real[path] = path.resolve()
+            parent = path.parent
+            # A plain name in a resolved folder resolves to itself unless it is a link: one system call
+            # instead of one per part of the path (the profiles of a fleet share their folder).
+            if (parent != path and path.name not in ("", ".", "..") and self.real(parent) == parent
+                    and not path.is_symlink()):
+                found = path
+            else:
+                found = path.resolve()
+            self.cache.real[path] = found
         return found
 
     def display(self, path: Path) -> str:

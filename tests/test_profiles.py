@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from keptn_pagerduty import yamlsource
-from keptn_pagerduty.profiles import LoadCache, load_profiles
+from keptn_pagerduty.profiles import LoadCache, _Loader, load_profiles
 from keptn_pagerduty.problems import UserError
 
 BASE = """project: shop
@@ -93,6 +93,24 @@ def test_loading_group_by_group_shares_the_merged_layers_without_mixing_profiles
     assert (mall["team"], "owner" in mall, mall["extra"]) == ("a", False, "x")
     assert grouped["mall"].data["pagerduty"]["region"] == "us"
     assert len(cache.merged) == 2  # built-in defaults (under c), and with _base.yaml (under a and b): once each
+
+
+def test_paths_resolve_as_path_resolve_does_through_links_and_dots(tmp_path: Path, monkeypatch) -> None:
+    """The loader resolves a name in a resolved folder with one lstat; links anywhere must still count."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "p.yaml").write_text("project: x\n")
+    (tmp_path / "link").symlink_to(tmp_path / "a")
+    (tmp_path / "plink.yaml").symlink_to("a/p.yaml")
+    (tmp_path / "dangling.yaml").symlink_to("missing.yaml")
+    monkeypatch.chdir(tmp_path)
+    cases = [tmp_path / "a" / "p.yaml", tmp_path / "link" / "p.yaml", tmp_path / "plink.yaml",
+             tmp_path / "dangling.yaml", tmp_path / "a" / ".." / "plink.yaml", tmp_path / "link" / ".." / "a",
+             tmp_path / "missing" / "p.yaml", Path("a/p.yaml"), Path("link/p.yaml"), Path("/")]
+    for path in cases:
+        assert _Loader(tmp_path).real(path) == path.resolve(), path
+    loader = _Loader(tmp_path)  # one loader for all: what it learnt of one path must not mislead it on another
+    assert [loader.real(path) for path in cases] == [path.resolve() for path in cases]
+    assert loader.real(tmp_path / "link" / "p.yaml") == tmp_path.resolve() / "a" / "p.yaml"
 
 
 def test_shared_files_are_not_profiles(tmp_path: Path) -> None:
