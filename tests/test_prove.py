@@ -147,6 +147,16 @@ def test_sample_bodies_are_exact_when_a_template_does_more_than_print_names(tmp_
     assert not any(s.encode() in data for data in result.files.values() for s in prove.SENTINELS)
 
 
+def test_sentinels_are_replaced_by_names_in_one_pass() -> None:
+    project, stage, service, subscription = prove.SENTINELS
+    names = ("shop", "prod", service, "0000-id")  # a service named like a sentinel stays as it is named
+    text = f"{project}/{stage}/{service}: {project}{project} {subscription}"
+    assert prove._substitute(text, names) == f"shop/prod/{service}: shopshop 0000-id"
+    assert prove._substitute(text, names) == prove._substitute(text, names)  # the cut kept for reuse is not changed
+    assert prove._substitute("no sentinel here", names) == "no sentinel here"
+    assert prove._substitute("", names) == ""
+
+
 def test_a_broken_template_is_caught_with_a_located_error(tmp_path: Path) -> None:
     templates = tmp_path / "templates"
     templates.mkdir()
