@@ -61,7 +61,12 @@ def _relative_folder(folder: str, root: Path) -> str:
 
 def absolute(name: str, root: Path) -> Path:
     """The file a manifest name stands for (the inverse of `relative`, whether or not `root` exists yet)."""
-    return Path(os.path.normpath(os.path.join(_resolved(root), name)))
+    return Path(_absolute(name, root))
+
+
+def _absolute(name: str, root: Path) -> str:
+    """`absolute` as text, for reading a file: a Path costs more to make than the read."""
+    return os.path.normpath(os.path.join(_resolved(root), name))
 
 
 @lru_cache(maxsize=16)
@@ -89,14 +94,15 @@ def inputs(profiles: list[Path | str], shared: list[Path | str], base_digest: st
     for kind, items in (("profile", profiles), ("shared", shared)):
         for name in sorted(item if isinstance(item, str) else relative(item, root) for item in items):
             if name not in cache:
-                cache[name] = _file_digest(absolute(name, root))
+                cache[name] = _file_digest(_absolute(name, root))
             digest.update(f"{kind}\0{name}\0".encode() + cache[name].encode())
     return digest.hexdigest()
 
 
-def _file_digest(path: Path) -> str:
+def _file_digest(path: str) -> str:
     """An unreadable input (a broken link, say) never matches a recorded digest: loading it then says why."""
     try:
-        return sha256(path.read_bytes())
+        with open(path, "rb") as stream:
+            return sha256(stream.read())
     except OSError:
         return "unreadable"
