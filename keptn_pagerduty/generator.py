@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import os
+import shutil
 import signal
 import time
 from dataclasses import dataclass, field
@@ -383,7 +384,8 @@ def _work() -> _Part:
     size = max(1, min(16, len(groups) // (jobs * 16)))
     while numbers := _take(cursor, len(groups), size):
         for number in numbers:
-            if os.getppid() != parent:  # the main process is gone (killed): no one will take the work
+            if os.getppid() != parent:  # the main process is gone (killed): no one will take the work,
+                shutil.rmtree(store.folder, ignore_errors=True)  # nor remove the folder of its proofs
                 os._exit(1)
             _make_group(maker, profiles_dir, groups, number, shared)
             with counter.get_lock():

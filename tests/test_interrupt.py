@@ -48,10 +48,11 @@ def snapshot(folder: Path) -> dict[str, bytes]:
     return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def start_and_freeze(profiles: Path, out: Path) -> tuple[subprocess.Popen, list[int]]:
-    """A generate that has staged files and is frozen, with its worker processes."""
+def start_and_freeze(profiles: Path, out: Path, tmp: Path) -> tuple[subprocess.Popen, list[int]]:
+    """A generate that has staged files and is frozen, with its worker processes; `tmp` is its TMPDIR."""
     run = subprocess.Popen([CONSOLE_SCRIPT, "generate", "--profiles", profiles, "--output", out, "-q"],
-                           env=clean_env(), stderr=subprocess.PIPE, text=True, start_new_session=True)
+                           env=clean_env(TMPDIR=str(tmp)), stderr=subprocess.PIPE, text=True,
+                           start_new_session=True)
     deadline = time.monotonic() + 60
     while not any((out / STAGING).glob("p*")):
         assert run.poll() is None, f"the run ended before it staged a file: {run.communicate()[1]}"
@@ -107,11 +108,11 @@ def gone(pid: int, within: float = 10) -> bool:
     ("SIGHUP to the command", 129, "Stopped by SIGHUP."),
     ("Ctrl-C (SIGINT to every process of the terminal's group)", 1, "Aborted!"),
 ])
-def test_a_stopped_run_changes_nothing_and_leaves_nothing_behind(earlier, how: str, code: int,
+def test_a_stopped_run_changes_nothing_and_leaves_nothing_behind(earlier, tmp_path: Path, how: str, code: int,
                                                                  message: str) -> None:
     profiles, out = earlier
     before = snapshot(out)
-    run, workers = start_and_freeze(profiles, out)
+    run, workers = start_and_freeze(profiles, out, tmp_path)
     if how.startswith("Ctrl-C"):
         os.killpg(run.pid, signal.SIGINT)
     else:
@@ -122,13 +123,14 @@ def test_a_stopped_run_changes_nothing_and_leaves_nothing_behind(earlier, how: s
     assert snapshot(out) == before
     assert not (out / STAGING).exists() and not (out / LOCK).exists()
     assert all(gone(pid, within=0) for pid in workers)  # the command waited for its workers
+    assert not list(tmp_path.glob("keptn-pagerduty-proofs-*"))  # nor the folder of the proofs its processes shared
 
 
 @needs_workers
-def test_a_worker_that_is_killed_fails_the_run_instead_of_hanging_it(earlier) -> None:
+def test_a_worker_that_is_killed_fails_the_run_instead_of_hanging_it(earlier, tmp_path: Path) -> None:
     profiles, out = earlier
     before = snapshot(out)
-    run, workers = start_and_freeze(profiles, out)
+    run, workers = start_and_freeze(profiles, out, tmp_path)
     os.kill(workers[0], signal.SIGKILL)  # as the out-of-memory killer would
     returncode, stderr = go_on(run)
     assert returncode == 1
@@ -137,17 +139,20 @@ def test_a_worker_that_is_killed_fails_the_run_instead_of_hanging_it(earlier) ->
     assert snapshot(out) == before
     assert not (out / STAGING).exists() and not (out / LOCK).exists()
     assert all(gone(pid, within=0) for pid in workers[1:])
+    assert not list(tmp_path.glob("keptn-pagerduty-proofs-*"))
 
 
 @needs_workers
-def test_after_the_command_itself_is_killed_its_workers_stop_and_the_next_run_is_not_locked_out(earlier) -> None:
+def test_after_the_command_itself_is_killed_its_workers_stop_and_the_next_run_is_not_locked_out(
+        earlier, tmp_path: Path) -> None:
     profiles, out = earlier
     before = snapshot(out)
-    run, workers = start_and_freeze(profiles, out)
+    run, workers = start_and_freeze(profiles, out, tmp_path)
     run.kill()  # SIGKILL: no clean-up at all
     returncode, stderr = go_on(run)
     assert returncode == -signal.SIGKILL
     assert all(gone(pid) for pid in workers)  # they notice, and end without a word
+    assert not list(tmp_path.glob("keptn-pagerduty-proofs-*"))  # after removing the folder of the proofs they shared
     assert stderr == ""
     assert (out / LOCK).exists() and (out / STAGING).exists()  # what a killed run leaves
     left = snapshot(out)
