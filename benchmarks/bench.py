@@ -261,27 +261,60 @@ class StepFailed(Exception):
     pass
 
 
+def _probe_work(n: int = 60_000) -> int:
+    """A fixed piece of pure-Python work (dict, string and integer operations, as the generator does)."""
+    table: dict[str, int] = {}
+    total = 0
+    for i in range(n):
+        key = f"k{i % 997}"
+        table[key] = table.get(key, 0) + i
+        total += len(key.upper())
+    return total + sum(table.values())
+
+
+PROBE_TEXT = "fixed pure-Python work, best of 3"
+
+
+def speed_probe(rounds: int = 3) -> float:
+    """Seconds for `_probe_work` (the best of `rounds`), timed in this process right before a measured run.
+
+    On a shared machine the CPU time a process gets varies from one minute to the next without any steal time
+    showing, and the same run takes up to 1.5 times as long: the probe shows how fast the machine was when a
+    run was measured, so that runs far apart can be read side by side. It changes no result or verdict.
+    """
+    best = float("inf")
+    for _ in range(rounds):
+        start = time.perf_counter()
+        _probe_work()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
 def run_step(argv: list[str], rc: int, what: str, timeout: float, log) -> dict:
     """One measured run; a run killed by a signal from outside (rc < 0) is retried once, as it measured nothing."""
+    probe = speed_probe()
     run = measure(argv, timeout)
     if run["rc"] is not None and run["rc"] < 0:
         log(f"{what}: killed by signal {-run['rc']} (not by this benchmark); running it again")
+        probe = speed_probe()
         run = measure(argv, timeout)
         run["retried_after_signal"] = True
+    run["probe_s"] = probe
     if run["rc"] != rc:
         raise StepFailed(f"{what}: exit code {run['rc']}, expected {rc}\n{run['stderr']}")
     return run
 
 
 def _run_text(run: dict) -> str:
-    return (f"{run['wall']:.2f} s, cpu {run.get('user', 0) + run.get('sys', 0):.2f} s, peak RSS "
+    return (f"{run['wall']:.2f} s, cpu {run.get('user', 0) + run.get('sys', 0):.2f} s (system "
+            f"{run.get('sys', 0):.2f} s), probe {1000 * run.get('probe_s', 0):.0f} ms, peak RSS "
             f"{run['peak_rss_kb'] / 1024:.0f} MB, tree PSS {run.get('tree_pss_peak_kb', 0) / 1024:.0f} MB")
 
 
 def summarize(runs: list[dict]) -> dict:
     if not runs:
         return {"best_s": None, "median_s": None, "runs_s": [], "peak_rss_mb": None, "tree_pss_mb": None,
-                "memory_mb": None, "cpu_s": [], "loadavg_1m": []}
+                "memory_mb": None, "cpu_s": [], "system_cpu_s": [], "probe_ms": [], "loadavg_1m": []}
     walls = [r["wall"] for r in runs if r["wall"] is not None]
     rss = [r["peak_rss_kb"] for r in runs if r["peak_rss_kb"] is not None]
     tree = [r["tree_pss_peak_kb"] for r in runs if r.get("tree_pss_peak_kb")]
@@ -292,6 +325,8 @@ def summarize(runs: list[dict]) -> dict:
             "memory_mb": max(rss + tree) / 1024 if rss or tree else None,
             "max_processes": max((r.get("max_processes", 1) for r in runs), default=None),
             "cpu_s": [round(r.get("user", 0) + r.get("sys", 0), 3) for r in runs],
+            "system_cpu_s": [round(r.get("sys", 0), 3) for r in runs],
+            "probe_ms": [round(1000 * r["probe_s"], 1) if "probe_s" in r else None for r in runs],
             "loadavg_1m": [round(r.get("loadavg_1m", 0), 2) for r in runs]}
 
 
@@ -486,6 +521,15 @@ def print_results(results: dict[int, dict]) -> list[dict]:
         for size, floor in floors:
             print(f"  {size:>7,} profiles: {floor['best_s']:.2f} s wall, {floor['cpu_s']:.2f} s CPU for {floor['files']:,} "
                   f"files and {floor['folders']:,} folders")
+    probed = [(size, step, results[size][step]) for size in sorted(results) for step in STEPS
+              if any(results[size].get(step, {}).get("probe_ms") or [])]
+    if probed:
+        print(f"\nSpeed probe (the same {PROBE_TEXT}, timed right before each run: the longer it takes, the less CPU "
+              "the machine gave; it changes no result):")
+        for size, step, r in probed:
+            pairs = ", ".join(f"{wall:.2f} s ({probe:.0f} ms)" for wall, probe in zip(r["runs_s"], r["probe_ms"])
+                              if wall is not None and probe is not None)
+            print(f"  {size:>7,} {step:<8} {pairs}")
     for size in sorted(results):
         if results[size].get("error"):
             print(f"\n{size:,} profiles: {results[size]['error'].strip()}")

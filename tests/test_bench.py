@@ -1,0 +1,46 @@
+"""The benchmark runs end to end on a tiny fleet and records what the README quotes from it (nothing is timed
+here: the numbers themselves are for `benchmarks/bench.py` to report)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "benchmarks" / "bench.py"
+
+
+def _bench_module():
+    spec = importlib.util.spec_from_file_location("bench", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_speed_probe_is_the_same_work_in_every_version() -> None:
+    bench = _bench_module()
+    # Probes of runs recorded months apart are compared: a change to the work would make them incomparable.
+    assert bench._probe_work() == 1800203290
+    assert 0 < bench.speed_probe(rounds=1) < 60
+
+
+def test_a_run_over_a_tiny_fleet_measures_every_step(tmp_path: Path) -> None:
+    result = tmp_path / "results.json"
+    run = subprocess.run([sys.executable, str(BENCH), "--sizes", "3", "--repeat", "1", "--json", str(result),
+                          "--tmpdir", str(tmp_path), "--quiet"], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    data = json.loads(result.read_text())
+    three = data["results"]["3"]
+    assert "error" not in three
+    assert three["output_files"] == 3 * 8 + 1  # 8 files a project, and the manifest
+    for step in ("generate", "check", "regen"):
+        assert len(three[step]["runs_s"]) == 1, step
+        assert len(three[step]["probe_ms"]) == 1 and three[step]["probe_ms"][0] > 0, step
+        assert len(three[step]["system_cpu_s"]) == 1, step
+    assert len(three["help"]["runs_s"]) == 5  # start-up is measured at least five times
+    assert [t["target"] for t in data["targets"]] == ["--help start-up <= 0.25 s"]  # no target for 3 profiles
+    assert "Speed probe" in run.stdout and "generate" in run.stdout
+    assert [p.name for p in tmp_path.iterdir()] == ["results.json"]  # its temporary folder is gone
