@@ -278,9 +278,10 @@ PROBE_TEXT = "fixed pure-Python work, best of 3"
 def speed_probe(rounds: int = 3) -> float:
     """Seconds for `_probe_work` (the best of `rounds`), timed in this process right before a measured run.
 
-    On a shared machine the CPU time a process gets varies from one minute to the next without any steal time
-    showing, and the same run takes up to 1.5 times as long: the probe shows how fast the machine was when a
-    run was measured, so that runs far apart can be read side by side. It changes no result or verdict.
+    On a shared machine the CPU a process gets varies from one minute to the next without any steal time
+    showing, and the same run takes up to 1.5 times as long. The probe is a snapshot of that speed around a
+    run, a hint for reading runs side by side (the speed also changes within a run); it changes no result or
+    verdict.
     """
     best = float("inf")
     for _ in range(rounds):

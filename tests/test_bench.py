@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -42,5 +43,6 @@ def test_a_run_over_a_tiny_fleet_measures_every_step(tmp_path: Path) -> None:
         assert len(three[step]["system_cpu_s"]) == 1, step
     assert len(three["help"]["runs_s"]) == 5  # start-up is measured at least five times
     assert [t["target"] for t in data["targets"]] == ["--help start-up <= 0.25 s"]  # no target for 3 profiles
-    assert "Speed probe" in run.stdout and "generate" in run.stdout
+    assert "Speed probe" in run.stdout
+    assert re.search(r"^ +3 generate +\d+\.\d\d s \(\d+ ms\)$", run.stdout, re.M), run.stdout  # a run beside its probe
     assert [p.name for p in tmp_path.iterdir()] == ["results.json"]  # its temporary folder is gone
