@@ -294,7 +294,8 @@ def _parallel(profiles_dir: Path, paths: list[Path], plan: incremental.Plan, roo
     try:
         for _ in range(min(jobs, len(ordered))):
             receive, send = context.Pipe(duplex=False)
-            worker = context.Process(target=_worker, args=(send,), daemon=True)
+            readers = [r for _, r in workers] + [receive]  # the worker's copies: closed there (see _worker)
+            worker = context.Process(target=_worker, args=(send, readers), daemon=True)
             worker.start()
             send.close()  # the worker's copy is the only one: it ending unheard shows as the end of the pipe
             workers.append((worker, receive))
@@ -353,8 +354,15 @@ def _ended(exitcode: int | None) -> str:
     return f"ended with exit code {exitcode}"
 
 
-def _worker(send) -> None:
-    """A worker process: make projects until none is left, then send the part made (or the error met)."""
+def _worker(send, readers: list) -> None:
+    """A worker process: make projects until none is left, then send the part made (or the error met).
+
+    `readers` are the read ends of the workers' pipes, inherited with the fork: closed here, so that the main
+    process holds the only ones, and a part sent after it was killed fails at once (the worker then ends
+    without a word) instead of waiting forever for a reader.
+    """
+    for reader in readers:
+        reader.close()
     _worker_signals()
     try:
         message = ("part", _work())
@@ -363,8 +371,11 @@ def _worker(send) -> None:
 
         exc.add_note("In a worker process:\n" + traceback.format_exc().rstrip())
         message = ("error", exc)
-    send.send(message)
-    send.close()
+    try:
+        send.send(message)
+        send.close()
+    except OSError:  # the main process is gone: no one will read it
+        os._exit(1)
 
 
 def _worker_signals() -> None:

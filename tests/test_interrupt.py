@@ -222,3 +222,43 @@ def test_a_full_disk_is_a_clear_error_and_changes_nothing(tmp_path: Path) -> Non
         assert re.fullmatch(pattern + "1 problem found; nothing was written.\n", run.stderr), run.stderr
         assert snapshot(out) == before
         assert not list(tmp_path.glob("keptn-pagerduty-proofs-*"))  # the run's temporary folder went too
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+def test_a_worker_whose_main_process_was_killed_does_not_wait_forever_to_send_its_part(monkeypatch) -> None:
+    """The main process dies after the worker last looked (while it made its last projects, or waited for a
+    proof), before reading the worker's part: sending must fail at once, not block on a pipe no one reads."""
+    import multiprocessing
+
+    from keptn_pagerduty import generator
+
+    started_by: list[int] = []
+
+    def work() -> str:  # stands in for making projects: goes on until the main process is gone
+        while os.getppid() == started_by[0]:
+            time.sleep(0.01)
+        return "x" * 1_000_000  # a large part: more than a pipe holds
+
+    monkeypatch.setattr(generator, "_work", work)
+    read_pid, write_pid = os.pipe()
+    main = os.fork()
+    if main == 0:  # the main process of a run, which starts a worker and dies without reading its part
+        try:
+            started_by.append(os.getpid())
+            context = multiprocessing.get_context("fork")
+            receive, send = context.Pipe(duplex=False)
+            worker = context.Process(target=generator._worker, args=(send, [receive]), daemon=True)
+            worker.start()
+            send.close()
+            os.write(write_pid, str(worker.pid).encode())
+        finally:
+            os._exit(0)  # no clean-up, as after SIGKILL
+    os.close(write_pid)
+    os.waitpid(main, 0)
+    worker = int(os.read(read_pid, 64))
+    os.close(read_pid)
+    try:
+        assert gone(worker, within=20), "the worker still waits to send its part"
+    finally:
+        if not gone(worker, within=0):
+            os.kill(worker, signal.SIGKILL)
