@@ -14,7 +14,7 @@ import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple, NoReturn
 
 from . import fingerprint, incremental, model, profiles, prove, render, write
 from .current import find_integration_keys
@@ -263,7 +263,23 @@ def _jobs(profile_count: int, jobs: int | None) -> int:
     return min(os.cpu_count() or 1, 4)
 
 
-_WORK: tuple | None = None
+class _Work(NamedTuple):
+    """What the forked workers of a run share (set before the fork, so never pickled)."""
+
+    profiles_dir: Path
+    groups: list[list[Path]]
+    templates: Path | None
+    jobs: int
+    counter: object  # multiprocessing Value: groups done
+    cursor: object  # multiprocessing Value: groups taken
+    stage: write.Staging | None
+    store: prove.ProofStore
+    keep: bool
+    cache: ProofCache | None
+    parent: int  # the main process
+
+
+_WORK: _Work | None = None
 
 
 def _parallel(profiles_dir: Path, paths: list[Path], plan: incremental.Plan, root: Path | None,
@@ -288,8 +304,8 @@ def _parallel(profiles_dir: Path, paths: list[Path], plan: incremental.Plan, roo
     context = multiprocessing.get_context("fork")
     counter, cursor = context.Value("i", 0), context.Value("i", 0)
     proofs = tempfile.TemporaryDirectory(prefix="keptn-pagerduty-proofs-")
-    _WORK = (profiles_dir, ordered, templates, jobs, counter, cursor, stage, prove.ProofStore(Path(proofs.name)), keep,
-             cache, os.getpid())
+    _WORK = _Work(profiles_dir, ordered, templates, jobs, counter, cursor, stage, prove.ProofStore(Path(proofs.name)),
+                  keep, cache, os.getpid())
     workers: list[tuple[multiprocessing.process.BaseProcess, multiprocessing.connection.Connection]] = []
     try:
         for _ in range(min(jobs, len(ordered))):
@@ -374,8 +390,16 @@ def _worker(send, readers: list) -> None:
     try:
         send.send(message)
         send.close()
-    except OSError:  # the main process is gone: no one will read it
-        os._exit(1)
+    except OSError:  # no one reads it
+        _main_gone()
+
+
+def _main_gone() -> NoReturn:
+    """End a worker whose main process is gone (killed): no one will take the work, read the part or remove
+    the folder of the proofs the processes shared."""
+    assert _WORK is not None
+    shutil.rmtree(_WORK.store.folder, ignore_errors=True)
+    os._exit(1)
 
 
 def _worker_signals() -> None:
@@ -395,9 +419,8 @@ def _work() -> _Part:
     size = max(1, min(16, len(groups) // (jobs * 16)))
     while numbers := _take(cursor, len(groups), size):
         for number in numbers:
-            if os.getppid() != parent:  # the main process is gone (killed): no one will take the work,
-                shutil.rmtree(store.folder, ignore_errors=True)  # nor remove the folder of its proofs
-                os._exit(1)
+            if os.getppid() != parent:
+                _main_gone()
             _make_group(maker, profiles_dir, groups, number, shared)
             with counter.get_lock():
                 counter.value += 1

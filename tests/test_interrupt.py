@@ -225,12 +225,13 @@ def test_a_full_disk_is_a_clear_error_and_changes_nothing(tmp_path: Path) -> Non
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
-def test_a_worker_whose_main_process_was_killed_does_not_wait_forever_to_send_its_part(monkeypatch) -> None:
+def test_a_worker_whose_main_process_was_killed_does_not_wait_forever_to_send_its_part(monkeypatch,
+                                                                                      tmp_path: Path) -> None:
     """The main process dies after the worker last looked (while it made its last projects, or waited for a
     proof), before reading the worker's part: sending must fail at once, not block on a pipe no one reads."""
     import multiprocessing
 
-    from keptn_pagerduty import generator
+    from keptn_pagerduty import generator, prove
 
     started_by: list[int] = []
 
@@ -240,6 +241,10 @@ def test_a_worker_whose_main_process_was_killed_does_not_wait_forever_to_send_it
         return "x" * 1_000_000  # a large part: more than a pipe holds
 
     monkeypatch.setattr(generator, "_work", work)
+    proofs = tmp_path / "proofs"
+    proofs.mkdir()
+    monkeypatch.setattr(generator, "_WORK", generator._Work(tmp_path, [], None, 1, None, None, None,
+                                                            prove.ProofStore(proofs), False, None, os.getpid()))
     read_pid, write_pid = os.pipe()
     main = os.fork()
     if main == 0:  # the main process of a run, which starts a worker and dies without reading its part
@@ -259,6 +264,7 @@ def test_a_worker_whose_main_process_was_killed_does_not_wait_forever_to_send_it
     os.close(read_pid)
     try:
         assert gone(worker, within=20), "the worker still waits to send its part"
+        assert not proofs.exists()  # no one else would remove the folder of the proofs the processes shared
     finally:
         if not gone(worker, within=0):
             os.kill(worker, signal.SIGKILL)
