@@ -25,7 +25,7 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from . import events, pagerduty
+from . import events, pagerduty, payload
 from .keptn import gotemplate, webhook_service
 from .model import Notification, opening_and_closing
 from .payload import RESULTS, SCRIPT_ROUTING_KEY, SEVERITIES
@@ -254,6 +254,9 @@ class Prover:
         if n.subscription_id in self._done:
             return []
         self._done.add(n.subscription_id)
+        wrong_secret = _secret_problem(file, found, n)
+        if wrong_secret:
+            return [wrong_secret]
         shape = _shape(config, found, n)
         proof = self._shapes.get(shape)
         if proof is None:
@@ -263,6 +266,25 @@ class Prover:
             return [_problem(n, file, proof.failure)]
         self.report.proofs[n.subscription_id] = Proof(_bodies(proof, config, found, n))
         return []
+
+
+def _secret_problem(file: WebhookFile, webhook, n: Notification) -> Problem | None:
+    """The secret Keptn reads must be the one the profile names. Proofs run under a stand-in secret, and
+    requests that differ only in it share one, so the reference is checked here, for each webhook: a name
+    or key that YAML reads as something else (`null`, `-`) would make Keptn send an empty routing key."""
+    secret = n.pagerduty["routing_key_secret"]
+    expected = ((payload.ENV_NAME, secret["name"], secret["key"]),)
+    found = tuple(tuple(env) for env in webhook.env_from)
+    if found == expected:
+        return None
+    read = " and ".join(f"{env[0]} from key {env[2]!r} of secret {env[1]!r}" for env in found) or "no secret"
+    path = ("pagerduty", "routing_key_secret")
+    return n.profile.problem(path, f"Keptn would read {read}, not {payload.ENV_NAME} from key {secret['key']!r} "
+                                   f"of secret {secret['name']!r} as the profile says",
+                             "a template in templates/ writes the secret reference so that YAML reads it "
+                             "differently (quote it); fix the template",
+                             details=(f"output file: {file.output_path}",
+                                      f"webhook: {n.event.type} (subscriptionID {n.subscription_id})"))
 
 
 def _document(text: str) -> str:

@@ -10,6 +10,7 @@ import pytest
 from keptn_pagerduty import pagerduty, prove
 from keptn_pagerduty.events import is_subscribable
 from keptn_pagerduty.generator import generate, subscriptions
+from keptn_pagerduty.keptn import webhook_service
 from keptn_pagerduty.preview import simulate_generated
 from keptn_pagerduty.problems import UserError
 
@@ -181,6 +182,45 @@ def test_a_template_that_drops_a_field_check_is_caught(tmp_path: Path) -> None:
     with pytest.raises(UserError) as caught:
         generate(ROOT / "profiles", templates)
     assert "Keptn would not load this file" in caught.value.problems[0].message
+
+
+def _secret_profile(folder: Path, name: str, key: str) -> Path:
+    folder.mkdir()
+    (folder / "alpha.yaml").write_text(f"""project: alpha
+pagerduty:
+  routing_key_secret: {{name: "{name}", key: "{key}"}}
+routes:
+  - stages: [production]
+    events:
+      evaluation.finished: {{}}
+""")
+    return folder
+
+
+@pytest.mark.parametrize(("name", "key"), [("null", "-"), ("true", "null"), ("123", "0x1f"), ("pagerduty", ".inf")])
+def test_a_secret_reference_that_yaml_could_misread_reaches_keptn_as_written(tmp_path: Path, name: str,
+                                                                            key: str) -> None:
+    # `null` unquoted is an empty name or key to Keptn (an empty routing key), a bare `-` a YAML error.
+    result = generate(_secret_profile(tmp_path / "profiles", name, key))
+    text = result.files["alpha/branches/production/webhook/webhook.yaml"].decode()
+    config = webhook_service.decode(text)
+    assert [tuple(w.env_from) for w in config.webhooks] == [(("routingKey", name, key),)]
+
+
+def test_a_template_that_lets_yaml_misread_the_secret_reference_is_caught(tmp_path: Path) -> None:
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    original = (ROOT / "templates" / "webhook.yaml.j2").read_text()
+    unquoted = original.replace("hook.secret_key | json", "hook.secret_key")
+    assert unquoted != original
+    (templates / "webhook.yaml.j2").write_text(unquoted)
+    profiles = _secret_profile(tmp_path / "profiles", "pagerduty", "null")
+    with pytest.raises(UserError) as caught:
+        generate(profiles, templates)
+    [problem] = caught.value.problems
+    assert (problem.file, problem.line, problem.path) == ("profiles/alpha.yaml", 3, "pagerduty.routing_key_secret")
+    assert "Keptn would read routingKey from key '' of secret 'pagerduty'" in problem.message
+    assert "not routingKey from key 'null' of secret 'pagerduty'" in problem.message
 
 
 def test_triggered_subscriptions_only_when_allowed_and_never_send_back(tmp_path: Path) -> None:
