@@ -264,7 +264,10 @@ class Prover:
             proof = self._shapes[shape] = self._cached(key) or self._prove_new(key, config, found, n)
         if proof.failure:
             return [_problem(n, file, proof.failure)]
-        self.report.proofs[n.subscription_id] = Proof(_bodies(proof, config, found, n))
+        bodies = _bodies(proof, config, found, n)
+        if isinstance(bodies, Problem):
+            return [dataclasses.replace(bodies, details=(f"output file: {file.output_path}", *bodies.details))]
+        self.report.proofs[n.subscription_id] = Proof(bodies)
         return []
 
 
@@ -352,7 +355,8 @@ def _prove_shape(config, webhook, n: Notification) -> _ShapeProof:
     if proof.bodies:  # check, once, that this notification's names put in by text give what Keptn would send
         label, url, body, action, original = proof.bodies[0]
         names = _names(n, original)
-        proof.exact_only = _exact(config, webhook, _samples(n.event)[0][1], names) != _substitute(body, names)
+        exact, error = _exact(config, webhook, _samples(n.event)[0][1], names)
+        proof.exact_only = error is not None or exact != _substitute(body, names)
     return proof
 
 
@@ -388,24 +392,52 @@ def _cut(text: str) -> list:
     return pieces
 
 
-def _bodies(proof: _ShapeProof, config, webhook, n: Notification) -> list[SampleBody]:
-    """The sample bodies for this notification's own project, stage and service."""
+def _bodies(proof: _ShapeProof, config, webhook, n: Notification) -> list[SampleBody] | Problem:
+    """The sample bodies for this notification's own project, stage and service, or the problem its names
+    cause: the proof ran under sentinel names, and real ones can form what Keptn refuses (`NAMES_CAN_FORM`)."""
     result = []
     for label, url, body, action, original in proof.bodies:
         names = _names(n, original)
+        error = None
         if proof.exact_only:
-            text = next(t for lbl, t, _ in _samples(n.event) if lbl == label)
-            body = _exact(config, webhook, text, names)
-        result.append(SampleBody(label, _substitute(url, names), _substitute(body, names), action))
+            body, error = _exact(config, webhook, _sample_text(n, label), names)
+        else:
+            body = _substitute(body, names)
+            if NAMES_CAN_FORM in body:  # a proven body has none: these names made it
+                error = _exact(config, webhook, _sample_text(n, label), names)[1] or _DENIED_BY_NAMES
+        if error is not None:
+            return n.profile.problem(
+                n.path, f"with these names Keptn's webhook-service would fail this request: {short_error(error)}",
+                f"Keptn refuses every request that contains {NAMES_CAN_FORM}: rename, or put another separator "
+                f"than / around the name placeholders of this event's texts",
+                details=(f"webhook: {n.event.type} (subscriptionID {n.subscription_id})",
+                         f"names: project {names[0]}, stage {names[1]}{'' if n.stages else ' (from a sample event)'}, "
+                         f"service {names[2]}{'' if n.services else ' (from a sample event)'}",
+                         f"sample event: {n.event.short} [{label}]"))
+        result.append(SampleBody(label, _substitute(url, names), body, action))
     return result
 
 
-def _exact(config, webhook, text: str, names: tuple[str, ...]) -> str:
+# The one text Keptn refuses that names (lower-case letters, digits, `-`) can help to form: every other denied
+# text is made only of characters that no name has.
+NAMES_CAN_FORM = "/var/run"
+_DENIED_BY_NAMES = f"curl command contains denied character '{NAMES_CAN_FORM}'"
+assert NAMES_CAN_FORM in webhook_service.DENIED_CHARACTERS
+
+
+def _sample_text(n: Notification, label: str) -> str:
+    return next(text for lbl, text, _ in _samples(n.event) if lbl == label)
+
+
+def _exact(config, webhook, text: str, names: tuple[str, ...]) -> tuple[str, str | None]:
+    """The body Keptn would send for this sample aimed at these names, or its error."""
     event = json.loads(text)
     event["data"].update(zip(("project", "stage", "service"), names))
     secrets = {(env[1], env[2]): PROOF_ROUTING_KEY for env in webhook.env_from}
-    body = webhook_service.simulate(config, webhook, event, secrets).results[0].body or ""
-    return body.replace(PROOF_ROUTING_KEY, SCRIPT_ROUTING_KEY)
+    simulation = webhook_service.simulate(config, webhook, event, secrets)
+    if simulation.ignored or simulation.error:
+        return "", simulation.ignored or simulation.error
+    return (simulation.results[0].body or "").replace(PROOF_ROUTING_KEY, SCRIPT_ROUTING_KEY), None
 
 
 def _problem(n: Notification, file: WebhookFile, failure: tuple[str, str, tuple | None, str]) -> Problem:

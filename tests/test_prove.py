@@ -223,6 +223,30 @@ def test_a_template_that_lets_yaml_misread_the_secret_reference_is_caught(tmp_pa
     assert "not routingKey from key 'null' of secret 'pagerduty'" in problem.message
 
 
+@pytest.mark.parametrize("projects", [["var"], ["alpha", "var"], ["var", "zeta"]])
+def test_names_that_form_what_keptn_refuses_are_caught_in_every_project(tmp_path: Path, projects: list[str]) -> None:
+    # The default source `keptn/{project}/{stage}/...` of project `var` and stage `runtime` holds `/var/run`.
+    # Alone, `var` proves the request itself; after `alpha` it shares alpha's proof (names put in by text);
+    # before `zeta` its failed check makes every notification of the request simulated with its names.
+    folder = tmp_path / "profiles"
+    folder.mkdir()
+    for project in projects:
+        (folder / f"{project}.yaml").write_text(f"""project: {project}
+pagerduty:
+  routing_key_secret: {{name: pagerduty, key: routing-key}}
+routes:
+  - stages: [runtime]
+    events:
+      evaluation.finished: {{}}
+""")
+    with pytest.raises(UserError) as caught:
+        generate(folder)
+    [problem] = caught.value.problems
+    assert (problem.file, problem.line, problem.path) == ("profiles/var.yaml", 7, 'routes[0].events["evaluation.finished"]')
+    assert problem.message.endswith("curl command contains denied character '/var/run'")
+    assert "names: project var, stage runtime, service carts (from a sample event)" in problem.details
+
+
 def test_triggered_subscriptions_only_when_allowed_and_never_send_back(tmp_path: Path) -> None:
     folder = tmp_path / "profiles"
     folder.mkdir()
