@@ -29,6 +29,7 @@ from . import events, pagerduty, payload
 from .keptn import gotemplate, webhook_service
 from .model import Notification, opening_and_closing
 from .payload import RESULTS, SCRIPT_ROUTING_KEY, SEVERITIES
+from .placeholders import kinds
 from .problems import Problem, UserError
 from .proofcache import ProofCache
 from .render import WebhookFile, setting_path
@@ -472,8 +473,13 @@ def _check_one(n: Notification, event: dict, simulation: webhook_service.Simulat
                 "check the event type and the secret reference", None)
     for result in simulation.results:
         if result.error:
-            return (f"Keptn's webhook-service would fail this request: {short_error(result.error)}",
-                    "check the placeholders of this event's texts; see the troubleshooting table in README.md", None)
+            hint = (_TOO_LONG_HINT if result.error.endswith("argument list too long") else
+                    "check the placeholders of this event's texts; see the troubleshooting table in README.md")
+            return (f"Keptn's webhook-service would fail this request: {short_error(result.error)}", hint, None)
+        if result.argv and (grown := _with_longest_names(result.argv)) > webhook_service.MAX_ARGUMENT_BYTES:
+            return (f"with names of {_NAME_MAX} characters an argument Keptn passes to curl reaches {grown} bytes; "
+                    f"Linux takes at most {webhook_service.MAX_ARGUMENT_BYTES}, so Keptn could not run curl",
+                    _TOO_LONG_HINT, None)
         if result.json_body is None:
             return ("the body Keptn would send is not valid JSON",
                     "check templates given with --templates; with the bundled templates this is a bug to report", None)
@@ -508,6 +514,23 @@ def _check_one(n: Notification, event: dict, simulation: webhook_service.Simulat
         return (f"the webhook-service would send {', '.join(simulation.sent_back)} back to Keptn for a request that "
                 f"went well, which changes the task's outcome", "", None)
     return None
+
+
+_TOO_LONG_HINT = ("Keptn passes the body to curl as one argument, which Linux limits to 128 KiB: shorten this "
+                  "event's texts (custom_details, summary, links)")
+_NAME_MAX = int(kinds()["name"]["max_length"])  # type: ignore[call-overload]
+
+
+def _with_longest_names(argv: tuple[str, ...]) -> int:
+    """Bytes of the longest argument once every sentinel name in it is a name of the longest kind: proofs
+    run under sentinel names, and a body grows with the names it prints. 0 for short arguments (a character
+    is at most 4 bytes; a sentinel, at least 16 characters, grows by less than 3 times its length)."""
+    longest = 0
+    for arg in argv:
+        if len(arg) * 7 > webhook_service.MAX_ARGUMENT_BYTES:
+            grown = webhook_service.argument_bytes(arg) + sum(arg.count(s) * (_NAME_MAX - len(s)) for s in SENTINELS[:3])
+            longest = max(longest, grown)
+    return longest
 
 
 def short_error(error: str) -> str:

@@ -163,6 +163,7 @@ CASES = {
     "denied url": ("https://events.pagerduty.com/v2/enqueue>http://localhost:8080/", None, SECRETS),
     "invalid option": ("--max-time 10>-o /tmp/x", None, SECRETS),
     "sequence event": ("", {"type": "sh.keptn.event.production.delivery.finished"}, SECRETS),
+    "argument too long": ("PAYLOAD>{\"m\": \"" + "x" * 131072 + "\"}", None, SECRETS),
 }
 
 

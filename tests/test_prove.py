@@ -247,6 +247,37 @@ routes:
     assert "names: project var, stage runtime, service carts (from a sample event)" in problem.details
 
 
+def test_a_body_over_what_linux_passes_to_curl_is_caught(tmp_path: Path) -> None:
+    folder = tmp_path / "profiles"
+    folder.mkdir()
+    details = "".join(f"\n          detail{i:03d}: {'x' * 1990}" for i in range(80))  # 160 KB of static text
+    (folder / "big.yaml").write_text(f"""project: big
+pagerduty:
+  routing_key_secret: {{name: pagerduty, key: routing-key}}
+routes:
+  - stages: [production]
+    events:
+      evaluation.finished:
+        custom_details:{details}
+""")
+    with pytest.raises(UserError) as caught:
+        generate(folder)
+    [problem] = caught.value.problems
+    assert (problem.file, problem.line) == ("profiles/big.yaml", 7)
+    assert problem.message.endswith("fork/exec /usr/bin/curl: argument list too long")
+    assert "limits to 128 KiB" in problem.hint
+
+
+def test_a_body_that_longer_names_would_take_over_the_limit_is_caught() -> None:
+    # Proofs run under sentinel names; a real name can be 63 characters long.
+    project = prove.SENTINELS[0]
+    body = project + "x" * (webhook_service.MAX_ARGUMENT_BYTES - 1 - len(project) - 10)
+    assert webhook_service.refused_argument(("curl", body)) == 0  # fits under the sentinel name
+    grown = webhook_service.MAX_ARGUMENT_BYTES - 10 + 63 - len(project)
+    assert prove._with_longest_names(("curl", "--data", body)) == grown
+    assert prove._with_longest_names(("curl", "x" * 18000)) == 0  # too short to matter: not even encoded
+
+
 def test_triggered_subscriptions_only_when_allowed_and_never_send_back(tmp_path: Path) -> None:
     folder = tmp_path / "profiles"
     folder.mkdir()

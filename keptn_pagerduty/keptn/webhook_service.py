@@ -53,6 +53,9 @@ DENIED_CHARACTERS: tuple[str, ...] = ("$", "|", ";", ">", "$(", " &", "&&", "`",
 DENIED_OPTIONS: tuple[str, ...] = ("-o", "--output", "-F", "--form", "-T", "--upload-file", "-K", "--config")
 REQUIRED_OPTIONS: tuple[str, ...] = ("--fail-with-body",)
 SUPPORTED_METHODS: tuple[str, ...] = ("POST", "PUT", "GET", "HEAD")
+#: The service execs curl with the command's arguments, and Linux takes an argument of at most this many bytes,
+#: its NUL included (MAX_ARG_STRLEN, 32 pages of 4 KiB): a longer body never reaches curl.
+MAX_ARGUMENT_BYTES = 131072
 
 _INVALID = "Webhook configuration invalid: "
 
@@ -1056,6 +1059,20 @@ def _curl_input(rendered: str, mapping: bool) -> tuple[tuple[str, ...], str | No
     return tuple(argv), url, method, body, _json_or_none(body)
 
 
+def refused_argument(argv: Sequence[str]) -> int:
+    """Bytes of the first argument exec would refuse (over `MAX_ARGUMENT_BYTES`), its NUL included; 0 if none.
+    Only long arguments are encoded: a character is at most 4 bytes."""
+    for arg in argv:
+        if len(arg) * 4 >= MAX_ARGUMENT_BYTES and (size := argument_bytes(arg)) > MAX_ARGUMENT_BYTES:
+            return size
+    return 0
+
+
+def argument_bytes(arg: str) -> int:
+    """Bytes of an argument as exec gets it, its NUL included."""
+    return len(arg.encode("utf-8", "surrogatepass")) + 1
+
+
 def _json_or_none(body: str | None) -> object | None:
     if body is None:
         return None
@@ -1148,6 +1165,10 @@ def simulate(config: WebhookConfig, webhook: Webhook | None, event: dict, secret
             results.append(RequestResult(rendered, None, None, None, None, None, _mask(message, env)))
             if str(exc).startswith("panic:"):  # the process dies: nothing more is sent
                 return Simulation(tuple(results), tuple(sent), error=_mask(message, env))
+            return fail(message, executed, results, env)
+        if refused_argument(argv):
+            message = f"could not execute request '{command}': fork/exec /usr/bin/curl: argument list too long"
+            results.append(RequestResult(rendered, argv, url, method, body, json_body, _mask(message, env)))
             return fail(message, executed, results, env)
         results.append(RequestResult(rendered, argv, url, method, body, json_body, None))
     if triggered and webhook.send_finished:

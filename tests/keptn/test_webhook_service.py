@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +22,7 @@ from keptn_pagerduty.keptn.webhook_service import (
     DEFAULT_DENY_LIST,
     DENIED_CHARACTERS,
     DENIED_OPTIONS,
+    MAX_ARGUMENT_BYTES,
     CurlCommandError,
     DecodeError,
     Request,
@@ -29,6 +33,7 @@ from keptn_pagerduty.keptn.webhook_service import (
     decode,
     find_webhook,
     go_sprintf,
+    refused_argument,
     simulate,
     split_command,
     template_data,
@@ -737,3 +742,24 @@ def test_every_real_keptn_event_gives_a_valid_json_body(path: Path) -> None:
         assert isinstance(result.json_body, dict), result.body
         assert result.json_body["routing_key"] == KEY
         assert result.json_body["dedup_key"] == f"keptn-{data['project']}-{data['stage']}-{data['service']}"
+
+
+def test_an_argument_linux_refuses_fails_the_request_as_exec_does() -> None:
+    # The payload is one argument of curl's; Linux takes an argument of at most 128 KiB, its NUL included.
+    limit = MAX_ARGUMENT_BYTES
+    at_most = '{"s":"' + "x" * (limit - 1 - 8) + '"}'  # 131,071 bytes and the NUL
+    assert len(at_most) == limit - 1
+    assert run(beta(at_most)).ok
+    over = at_most.replace("x", "é", 1)  # one byte more
+    assert error_of(beta(over)).endswith(": fork/exec /usr/bin/curl: argument list too long")
+    assert refused_argument(("curl", over)) == limit + 1 and refused_argument(("curl", at_most)) == 0
+    assert refused_argument(["é" * (limit // 4)]) == 0  # long in characters, short in bytes
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="Keptn runs on Linux; other systems have other limits")
+def test_the_argument_limit_is_the_one_of_linux() -> None:
+    true = shutil.which("true")
+    assert true is not None
+    subprocess.run([true, "x" * (MAX_ARGUMENT_BYTES - 1)], check=True)
+    with pytest.raises(OSError, match="Argument list too long"):
+        subprocess.run([true, "x" * MAX_ARGUMENT_BYTES], check=True)
