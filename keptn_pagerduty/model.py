@@ -119,6 +119,7 @@ def build(profiles: list[Profile]) -> list[Project]:
                                         f"this profile says {keptn[key]!r}",
                         "profiles of one project share one Git repository: give them the same value"))
         project.profiles.append(profile)
+        problems.extend(_check_event_defaults(profile))
         for index, route in enumerate(profile.data.get("routes", [])):
             problems.extend(_add_route(project, profile, index, route))
     for project in projects.values():
@@ -159,6 +160,25 @@ def _strings(value: object, path: tuple) -> Iterator[tuple[tuple, str]]:
     elif isinstance(value, list):
         for index, item in enumerate(value):
             yield from _strings(item, path + (index,))
+
+
+def _check_event_defaults(profile: Profile) -> list[Problem]:
+    """Defaults are looked up by the event's short name: any other key would be silently ignored."""
+    problems = []
+    catalogue = load_catalogue()
+    for key in profile.data.get("event_defaults", {}):
+        if key == "*":
+            continue
+        path = ("event_defaults", key)
+        try:
+            event = catalogue.lookup(key)
+        except UnknownEventType as exc:
+            problems.append(profile.problem(path, str(exc), "event defaults are keyed by `*` or an event type"))
+            continue
+        if key != event.short:
+            problems.append(profile.problem(path, f"event defaults are keyed by the short name: write {event.short!r}",
+                                            f"rename the key to {event.short}"))
+    return problems
 
 
 def _add_route(project: Project, profile: Profile, index: int, route: dict) -> list[Problem]:

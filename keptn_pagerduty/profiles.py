@@ -104,7 +104,10 @@ def peek_project(path: Path) -> str | None:
     while path not in seen and len(seen) < 10:
         seen.add(path)
         try:
-            text = path.read_text(encoding="utf-8")
+            if not path.is_file():  # a pipe would wait forever (loading reports it)
+                return None
+            with open(path, "rb") as handle:
+                text = handle.read(yamlsource.MAX_FILE_BYTES + 1).decode("utf-8")
         except (OSError, UnicodeDecodeError):
             return None
         found: dict[str, list[str]] = {}
@@ -114,8 +117,16 @@ def peek_project(path: Path) -> str | None:
             return found["project"][0]
         if "project" in found or len(found.get("extends", [])) != 1:
             return None
-        path = (path.parent / found["extends"][0]).resolve()
+        path = _resolve(path.parent / found["extends"][0])
     return None
+
+
+def _resolve(path: Path) -> Path:
+    """`path.resolve()`, or the path as it is when links loop (reading it then fails with a located error)."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop, up to Python 3.12
+        return Path(os.path.abspath(path))
 
 
 def group_by_project(paths: list[Path]) -> dict[str, list[Path]]:
@@ -188,7 +199,7 @@ class _Loader:
                     and not path.is_symlink()):
                 found = path
             else:
-                found = path.resolve()
+                found = _resolve(path)
             self.cache.real[path] = found
         return found
 
@@ -346,12 +357,12 @@ def _schema_problem(error, locate) -> Problem:  # error: jsonschema.ValidationEr
         expected = error.validator_value if isinstance(error.validator_value, str) else " or ".join(error.validator_value)
         return locate(path, f"expected {_type_name(expected)}, got {_type_name(type(error.instance).__name__)}",
                       "check the value's type against the profile reference")
-    if validator == "pattern" and error.schema.get("pattern") == "^[a-z][a-z0-9-]*$":
+    if validator == "pattern" and shown_pattern(error.validator_value) == "^[a-z][a-z0-9-]*$":
         return locate(path, f"{error.instance!r} is not a valid Keptn name",
                       "use lower-case letters, digits and `-`, starting with a letter")
     if validator == "pattern":
         return locate(path, f"{error.instance!r} is not allowed here",
-                      f"{error.schema.get('description', '')} It must match {error.validator_value}".strip())
+                      f"{error.schema.get('description', '')} It must match {shown_pattern(error.validator_value)}".strip())
     if validator == "maxLength":
         return locate(path, f"too long ({len(error.instance)} characters, at most {error.validator_value})", "shorten it")
     if validator in ("minLength", "minItems", "minProperties"):
@@ -360,6 +371,12 @@ def _schema_problem(error, locate) -> Problem:  # error: jsonschema.ValidationEr
         return locate(path, "lists a value twice", "remove the duplicate")
     description = error.schema.get("description", "")
     return locate(path, error.message, description)
+
+
+def shown_pattern(pattern: str) -> str:
+    """A schema pattern as readers know it: the schema ends patterns with `$(?!\\n)`, the end of the text for
+    Python too, whose `$` also matches before a last line break (`name: |` gives "name\\n")."""
+    return pattern.removesuffix("(?!\\n)")
 
 
 def _type_name(name: str) -> str:

@@ -20,6 +20,7 @@ from pathlib import Path
 import yaml
 
 from .events import load_catalogue
+from .profiles import shown_pattern
 
 COMMAND = "python -m keptn_pagerduty.reference > docs/profile-reference.md"
 # $defs that get a section of their own instead of being repeated wherever they are used.
@@ -94,7 +95,7 @@ def describe_type(node: dict, schema: dict) -> str:
     if main == "string":
         text = "text"
         if "pattern" in node:
-            text += f" matching `{node['pattern']}`"
+            text += f" matching `{shown_pattern(node['pattern'])}`"
         low, high = node.get("minLength"), node.get("maxLength")
         if low and high:
             text += f", {low}-{high} characters"

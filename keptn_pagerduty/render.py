@@ -118,7 +118,8 @@ def webhooks(project: Project) -> list[Webhook]:
     result = []
     for notification in project.notifications:
         keptn = notification.keptn
-        options = f"--max-time {keptn['timeout_seconds']} --retry {keptn['retries']}"
+        # int(): 3.0 is an integer to JSON Schema, but not to curl
+        options = f"--max-time {int(keptn['timeout_seconds'])} --retry {int(keptn['retries'])}"
         try:
             body = payload.build(notification, project.api_version)
         except payload.SettingErrors as exc:

@@ -7,6 +7,8 @@ duplicate keys, which PyYAML would otherwise resolve silently.
 
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,10 +21,12 @@ Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 MAX_FILE_BYTES = 1_000_000
 MAX_NODES = 100_000
+MAX_DEPTH = 64  # deeper documents are refused before Python's recursion limit is reached
 
 PathKey = tuple[object, ...]
 
-_STR = "tag:yaml.org,2002:str"
+_TAG_PREFIX = "tag:yaml.org,2002:"
+_STR = _TAG_PREFIX + "str"
 
 
 def format_path(path: PathKey) -> str:
@@ -70,6 +74,9 @@ class _Builder:
 
     def build(self, node: yaml.Node, path: PathKey) -> object:
         self.count += 1
+        if len(path) > MAX_DEPTH:
+            raise self._error(node, path[:8], f"values are nested more than {MAX_DEPTH} levels deep",
+                              "write the profile out plainly; profiles are small")
         if self.count > MAX_NODES:
             raise UserError([Problem(
                 self.file, node.start_mark.line + 1, node.start_mark.column + 1, format_path(path),
@@ -85,9 +92,7 @@ class _Builder:
                                       "use `extends:` to share settings between profiles")
                 if not isinstance(key_node, yaml.ScalarNode):
                     raise self._error(key_node, path, "a key must be plain text", "")
-                key = self._scalar(key_node)
-                if not isinstance(key, (str, int)) or isinstance(key, bool):
-                    key = str(key_node.value)
+                key = key_node.value  # keys are names: `1:` and `"1":` are the same one, as text
                 if key in result:
                     raise self._error(key_node, path + (key,), f"duplicate key {key!r}",
                                       "remove one of the two entries")
@@ -96,12 +101,20 @@ class _Builder:
             return result
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, path + (index,)) for index, item in enumerate(node.value)]
-        return self._scalar(node)
+        return self._scalar(node, path)
 
-    def _scalar(self, node: yaml.ScalarNode) -> object:
+    def _scalar(self, node: yaml.ScalarNode, path: PathKey) -> object:
         if node.tag == _STR:  # most scalars: what the constructor would return, without its bookkeeping
             return node.value
-        return self.scalars.construct_object(node)
+        try:
+            return self.scalars.construct_object(node)
+        except yaml.YAMLError as exc:  # a tag PyYAML's safe loader does not know (`!foo`, `!!python/...`)
+            reason = getattr(exc, "problem", None) or str(exc)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:  # `!!int abc`, a 5,000-digit number
+            reason = (str(exc) or type(exc).__name__).split(";")[0]  # not Python's advice on its own limits
+        tag = node.tag.replace(_TAG_PREFIX, "!!")
+        raise self._error(node, path, f"cannot read this value ({tag}): {reason}",
+                          "quote the value, or remove its `!` tag")
 
     def _error(self, node: yaml.Node, path: PathKey, message: str, hint: str) -> UserError:
         mark = node.start_mark
@@ -112,11 +125,17 @@ def load(path: Path, display: str | None = None) -> Source:
     """Load one YAML document with positions; every failure is a located `UserError`."""
     name = display or str(path)
     try:
-        raw = path.read_bytes()
+        status = os.stat(path)
+        if not stat.S_ISREG(status.st_mode):  # a pipe would wait forever, a device never end
+            raise UserError([Problem(name, message="not a regular file",
+                                     hint="a profile is a text file; remove or rename this entry")])
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise UserError([Problem(name, message=f"cannot read file: {exc.strerror}")]) from None
     if len(raw) > MAX_FILE_BYTES:
-        raise UserError([Problem(name, 1, 1, "", f"file is {len(raw)} bytes, more than the {MAX_FILE_BYTES} allowed",
+        raise UserError([Problem(name, 1, 1, "", f"file is {max(status.st_size, len(raw))} bytes, more than the "
+                                                 f"{MAX_FILE_BYTES} allowed",
                                  "split it into several profiles")])
     source = loads(raw, name)
     source.digest = sha256(raw)

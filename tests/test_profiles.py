@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -11,6 +14,7 @@ from keptn_pagerduty import yamlsource
 from keptn_pagerduty.profiles import LoadCache, _Loader, load_profiles
 from keptn_pagerduty.problems import UserError
 
+ROOT = Path(__file__).resolve().parent.parent
 BASE = """project: shop
 pagerduty:
   routing_key_secret: {name: pagerduty, key: routing-key}
@@ -129,3 +133,41 @@ def test_all_problems_of_a_run_are_reported_together(tmp_path: Path) -> None:
         load_profiles(folder)
     files = sorted({p.file for p in caught.value.problems})
     assert files == ["profiles/a.yaml", "profiles/b.yaml"]
+
+
+@pytest.mark.parametrize("kind", ["pipe", "device", "link-loop", "extends-link-loop"])
+def test_an_entry_that_is_no_regular_file_is_a_located_error_not_a_hang(tmp_path: Path, kind: str) -> None:
+    # Run as the command line, with a time limit: a pipe used to make generate wait forever for a writer.
+    folder = tmp_path / "profiles"
+    write(folder, "shop.yaml", BASE)
+    entry = folder / "other.yaml"
+    if kind == "pipe":
+        os.mkfifo(entry)
+    elif kind == "device":
+        entry.symlink_to("/dev/zero")
+    elif kind == "link-loop":
+        entry.symlink_to("other.yaml")
+    else:
+        (folder / "_loop.yaml").symlink_to("_loop.yaml")
+        entry.write_text(BASE.replace("project: shop", "project: other\nextends: _loop.yaml"))
+    run = subprocess.run([sys.executable, str(ROOT / "generate.py"), "generate", "--profiles", str(folder),
+                          "--output", str(tmp_path / "output")], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "Traceback" not in run.stderr
+    message = {"pipe": "profiles/other.yaml: error: not a regular file",
+               "device": "profiles/other.yaml: error: not a regular file",
+               "link-loop": "profiles/other.yaml: error: cannot read file: Too many levels of symbolic links",
+               "extends-link-loop": "profiles/other.yaml:2:1: error: extends: `extends` names a file that does not exist"}
+    assert run.stderr.startswith(message[kind]), run.stderr
+    assert not (tmp_path / "output").exists()
+
+
+def test_values_are_read_as_text_keys_and_bounded_depth() -> None:
+    source = yamlsource.loads("details: {1: one, true: yes, 0x10: sixteen}\n", "f.yaml")
+    assert source.data == {"details": {"1": "one", "true": True, "0x10": "sixteen"}}
+    with pytest.raises(UserError, match="duplicate key '1'"):
+        yamlsource.loads('a: {1: x, "1": y}\n', "f.yaml")
+    deep = "a: " + "[" * (yamlsource.MAX_DEPTH - 1) + "]" * (yamlsource.MAX_DEPTH - 1) + "\n"
+    assert yamlsource.loads(deep, "f.yaml").data is not None  # the limit is on depth, not on what fits below
+    with pytest.raises(UserError, match="nested more than 64 levels deep"):
+        yamlsource.loads("a: " + "[" * 600 + "]" * 600 + "\n", "f.yaml")
