@@ -9,7 +9,7 @@
 #   PAGERDUTY_ROUTING_KEY   the 32-character integration key (Events API v2); required
 #   PAGERDUTY_EVENTS_URL    base URL of the Events API (default https://events.pagerduty.com,
 #                           PagerDuty's US service region); /v2/enqueue is appended
-#   PAGERDUTY_RETRIES       retries after a 429, a 5xx or a network error (default 3)
+#   PAGERDUTY_RETRIES       retries after a 429, a 5xx, a time-out or a failed connection (default 3)
 #   PAGERDUTY_RETRY_DELAY   seconds between tries (default 30, as PagerDuty advises)
 #
 # Exit status: 0 when PagerDuty accepts the event, 1 when it rejects it or cannot be reached,
@@ -193,17 +193,32 @@ base=${PAGERDUTY_EVENTS_URL:-https://events.pagerduty.com}
 url="${base%/}/v2/enqueue"
 retries=${PAGERDUTY_RETRIES:-3}
 delay=${PAGERDUTY_RETRY_DELAY:-30}
+if [[ ! $retries =~ ^[0-9]{1,3}$ ]] || [[ ! $delay =~ ^[0-9]{1,4}$ ]]; then
+  echo "error: PAGERDUTY_RETRIES and PAGERDUTY_RETRY_DELAY take whole numbers (tries, seconds)" >&2
+  exit 2
+fi
 
-# The body goes through stdin, so the routing key never shows up in the process list.
+# The body goes through stdin, so the routing key never shows up in the process list; curl reads no
+# .curlrc (-q), whose options could print the body or change the answer.
 attempt=0
 while :; do
   attempt=$((attempt + 1))
-  answer=$(printf '%s' "$body" | curl --silent --show-error --max-time 30 --request POST \
+  failed=0
+  answer=$(printf '%s' "$body" | curl -q --silent --show-error --max-time 30 --request POST \
     --header 'Content-Type: application/json' --data-binary @- \
-    --write-out '\n%{http_code}' "$url") || true
+    --write-out '\n%{http_code}' "$url") || failed=$?
   code=${answer##*$'\n'}
   answer=${answer%"$code"}
   answer=${answer%$'\n'}
+  if [ "$code" = 000 ] || [ -z "$code" ]; then
+    case "$failed" in
+      6 | 7 | 28 | 35 | 52 | 55 | 56) ;; # name not resolved, no connection, time-out, TLS or transfer broken
+      *)
+        echo "error: curl could not send the event to $url (curl exit status $failed); check PAGERDUTY_EVENTS_URL" >&2
+        exit 1
+        ;;
+    esac
+  fi
   case "$code" in
     2??)
       printf '%s\n' "$answer"

@@ -8,9 +8,14 @@ token is never printed nor put on a command line. Each run uses jq, and again py
 
 from __future__ import annotations
 
+import http.server
+import json
 import os
 import shutil
 import socket
+import subprocess
+import threading
+import urllib.request
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -18,6 +23,7 @@ import pytest
 
 from keptn_pagerduty.model import Project
 from tests.e2e.conftest import (
+    BASH,
     CONFIGURE_TOOLS,
     OUTPUT,
     PROJECTS,
@@ -159,6 +165,7 @@ def test_a_wrong_token_stops_with_a_clear_error(workdir: Path, keptn: KeptnApiSt
     run = configure(workdir, str(tools.path), url=keptn.url + "/api", token=WRONG_TOKEN)
     assert run.returncode == 1, run.stdout + run.stderr
     assert "answered HTTP 401" in run.stderr and "hint: check KEPTN_API_TOKEN" in run.stderr
+    assert "Traceback" not in run.stderr and len(run.stderr.splitlines()) == 2, run.stderr
     assert keptn.subscriptions() == {} and keptn.resources() == {}
     assert len(keptn.requests()) == 1  # the first call already stops it
     assert_secret_not_shown(WRONG_TOKEN, run, tools)
@@ -254,3 +261,112 @@ def test_help_shows_the_header_only(sockshop: tuple[Path, Tools]) -> None:
     assert "Usage: configure-keptn.sh [--dry-run]" in run.stdout
     assert "set -euo pipefail" not in run.stdout
     assert not any(line.startswith("#") for line in run.stdout.splitlines())
+
+
+# --- what the environment may hold -------------------------------------------------------------------------
+
+
+def test_subscriptions_the_files_do_not_set_up_are_named_and_kept(
+        project: Project, workdir: Path, keptn: KeptnApiStandIn, tools: Tools) -> None:
+    # A route a profile no longer has leaves its subscription in Keptn, which keeps sending its events.
+    def put(sub_id: str, projects: list[str]) -> None:
+        body = json.dumps({"event": "sh.keptn.event.test.finished", "filter": {"projects": projects}}).encode()
+        request = urllib.request.Request(f"{keptn.url}{SUBSCRIPTIONS_PATH}/{sub_id}", data=body, method="PUT",
+                                         headers={"x-token": TOKEN, "Content-Type": "application/json"})
+        urllib.request.urlopen(request, timeout=10).close()
+
+    put("0d0e5c1a-0000-4000-8000-000000000001", [project.name])
+    put("0d0e5c1a-0000-4000-8000-000000000002", ["another-project"])
+    run = configure(workdir, str(tools.path), url=keptn.url + "/api")
+    assert run.returncode == 0, run.stderr
+    assert (f"warning: the webhook-service has other subscriptions for project {project.name}, which these "
+            f"files do not set up:\n  0d0e5c1a-0000-4000-8000-000000000001 sh.keptn.event.test.finished\n") in run.stderr
+    assert "000000000002" not in run.stderr
+    assert set(keptn.subscriptions()) == set(expected_subscriptions(project)) | {
+        "0d0e5c1a-0000-4000-8000-000000000001", "0d0e5c1a-0000-4000-8000-000000000002"}
+    again = configure(workdir, str(tools.path), url=keptn.url + "/api")
+    assert again.stderr == run.stderr
+
+
+def test_no_warning_when_keptn_holds_only_these_subscriptions(
+        project: Project, workdir: Path, keptn: KeptnApiStandIn) -> None:
+    run = configure(workdir, os.environ.get("PATH", "/usr/bin:/bin"), url=keptn.url + "/api")
+    assert run.returncode == 0 and "warning" not in run.stderr, run.stderr
+
+
+def test_the_users_curlrc_is_not_read(sockshop: tuple[Path, Tools], projects: dict[str, Project],
+                                     tmp_path: Path) -> None:
+    workdir, tools = sockshop
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".curlrc").write_text("--verbose\n--include\n")  # would print the token and break the answers
+    with standin(projects["sockshop"]) as keptn:
+        run = run_script(workdir / "configure-keptn.sh", env={"PATH": str(tools.path), "HOME": str(home),
+                                                               "KEPTN_API_URL": keptn.url + "/api",
+                                                               "KEPTN_API_TOKEN": TOKEN})
+        assert run.returncode == 0, run.stderr
+        assert_secret_not_shown(TOKEN, run, tools)
+
+
+def test_an_exported_cdpath_changes_nothing(sockshop: tuple[Path, Tools], projects: dict[str, Project],
+                                           tmp_path: Path) -> None:
+    workdir, tools = sockshop
+    with standin(projects["sockshop"]) as keptn:
+        # Run by a relative path, as `bash sockshop/configure-keptn.sh`: cd then uses CDPATH, and prints the folder.
+        env = {"PATH": str(tools.path), "HOME": str(tmp_path), "LC_ALL": "C.UTF-8", "CDPATH": f".:{tmp_path}",
+               "KEPTN_API_URL": keptn.url + "/api", "KEPTN_API_TOKEN": TOKEN}
+        run = subprocess.run([BASH, "sockshop/configure-keptn.sh"], cwd=workdir.parent, env=env,
+                             capture_output=True, text=True, timeout=60)
+        assert run.returncode == 0, run.stderr
+        assert keptn.resources()
+
+
+class _Answering(http.server.BaseHTTPRequestHandler):
+    """What may stand at KEPTN_API_URL instead of Keptn: an ingress that redirects http:// to https://,
+    or a web page."""
+
+    status = 308
+    def do_GET(self) -> None:  # noqa: N802
+        self.answer()
+
+    do_POST = do_PUT = do_GET  # noqa: N815
+
+    def answer(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = b"<html><body>Welcome</body></html>"
+        self.send_response(self.status)
+        if self.status == 308:
+            self.send_header("Location", "https://keptn.example.com" + self.path)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(params=[308, 200], ids=["redirect", "web-page"])
+def not_keptn(request: pytest.FixtureRequest) -> Iterator[str]:
+    handler = type("Handler", (_Answering,), {"status": request.param})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/api"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_an_answer_that_is_not_keptns_stops_with_a_clear_error(not_keptn: str, workdir: Path, tools: Tools) -> None:
+    run = configure(workdir, str(tools.path), url=not_keptn)
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "Traceback" not in run.stderr and "parse error" not in run.stderr
+    if "redirect" in run.stderr:
+        assert "answered HTTP 308, a redirect to https://keptn.example.com/api/controlPlane/v1/" in run.stderr
+        assert "hint: set KEPTN_API_URL to the address Keptn's API answers at" in run.stderr
+    else:
+        assert "answered with something else than the JSON it sends; is KEPTN_API_URL Keptn's API?" in run.stderr
+    assert len(tools.calls("curl")) == 1  # the first answer already stops it
+    assert_secret_not_shown(TOKEN, run, tools)

@@ -237,3 +237,34 @@ def test_help_shows_the_header_with_the_scripts_name(script: Path, tools: Tools)
     assert run.returncode == 0
     assert f"Usage: {script.name} [{'|'.join(label for label, _ in samples(script))}]" in run.stdout
     assert "set -euo pipefail" not in run.stdout and "${0" not in run.stdout
+
+
+@pytest.mark.parametrize("setting", ["PAGERDUTY_RETRIES=abc", "PAGERDUTY_RETRIES=1e3", "PAGERDUTY_RETRIES=-1",
+                                     "PAGERDUTY_RETRIES=a[$(touch pwned)]", "PAGERDUTY_RETRY_DELAY=soon"])
+def test_retry_settings_that_are_no_whole_numbers_exit_2_without_a_request(setting: str, tools: Tools,
+                                                                          tmp_path: Path) -> None:
+    name, value = setting.split("=", 1)
+    run = send(SCRIPTS[0], tools, closed_port_url(), **{name: value})
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert "error: PAGERDUTY_RETRIES and PAGERDUTY_RETRY_DELAY take whole numbers" in run.stderr
+    assert tools.calls("curl") == []
+    assert not (SCRIPTS[0].parent / "pwned").exists()
+
+
+def test_a_url_curl_cannot_use_is_reported_at_once_not_retried(tools: Tools) -> None:
+    run = send(SCRIPTS[0], tools, "htps://events.example.com", PAGERDUTY_RETRIES="3")
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "error: curl could not send the event to htps://events.example.com" in run.stderr
+    assert "check PAGERDUTY_EVENTS_URL" in run.stderr
+    assert len(tools.calls("curl")) == 1
+
+
+def test_the_users_curlrc_is_not_read(tools: Tools, pagerduty: PagerDutyStandIn, tmp_path: Path) -> None:
+    # A .curlrc that traces everything would print the body, routing key included.
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".curlrc").write_text("--trace-ascii /dev/stderr\n--include\n")
+    run = send(SCRIPTS[0], tools, pagerduty.url, HOME=str(home))
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert json.loads(run.stdout)["status"] == "success"
+    assert_secret_not_shown(ROUTING_KEY, run, tools)
