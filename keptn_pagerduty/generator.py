@@ -289,7 +289,8 @@ def _parallel(profiles_dir: Path, paths: list[Path], plan: incremental.Plan, roo
 
     Profiles are grouped by the project they name (`profiles.group_by_project`, a quick reading); each
     worker loads the groups it takes itself, so no process holds the whole fleet. None when the quick reading
-    proves wrong (two groups make one project): the caller then makes everything in one process.
+    proves wrong (two groups make one project, or a group makes a project that was to be kept, which the one
+    joining profile then makes alone): the caller then makes everything in one process.
     """
     global _WORK
     import multiprocessing  # noqa: PLC0415
@@ -315,7 +316,10 @@ def _parallel(profiles_dir: Path, paths: list[Path], plan: incremental.Plan, roo
             worker.start()
             send.close()  # the worker's copy is the only one: it ending unheard shows as the end of the pipe
             workers.append((worker, receive))
-        parts = _collect(workers, lambda: progress and progress(counter.value, len(ordered)), profiles_dir)
+        try:
+            parts = _collect(workers, lambda: progress and progress(counter.value, len(ordered)), profiles_dir)
+        except write.StagedTwice:  # two groups made one project, and both staged its files
+            return None
     finally:
         _WORK = None
         for worker, _ in workers:  # still running only when this process is on its way out (Ctrl-C, an error)
@@ -326,8 +330,8 @@ def _parallel(profiles_dir: Path, paths: list[Path], plan: incremental.Plan, roo
     made_by: dict[str, int] = {}
     for part in parts:
         for project, group in part.groups:
-            if made_by.setdefault(project, group) != group:
-                return None
+            if made_by.setdefault(project, group) != group or project in plan.kept.projects:
+                return None  # two groups made one project, or a group made alone a project to be kept
     return parts
 
 

@@ -54,4 +54,4 @@ class UserError(Exception):
 
     def __reduce__(self) -> tuple:
         """Whole across processes: a worker process sends the problems it met to the main one."""
-        return UserError, (self.problems,)
+        return type(self), (self.problems,)

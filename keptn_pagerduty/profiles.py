@@ -107,7 +107,7 @@ def peek_project(path: Path) -> str | None:
             if not path.is_file():  # a pipe would wait forever (loading reports it)
                 return None
             with open(path, "rb") as handle:
-                text = handle.read(yamlsource.MAX_FILE_BYTES + 1).decode("utf-8")
+                text = handle.read(yamlsource.MAX_FILE_BYTES + 1).decode("utf-8").removeprefix("\ufeff")
         except (OSError, UnicodeDecodeError):
             return None
         found: dict[str, list[str]] = {}

@@ -162,6 +162,10 @@ def write(root: Path, files: dict[str, bytes], prune: bool = False, inputs: dict
         return staging.commit({name: sha256(data) for name, data in files.items()}, prune, inputs, kept)
 
 
+class StagedTwice(UserError):
+    """A file staged twice: two worker processes made one project, which a run in one process redoes."""
+
+
 class Staging:
     """The output folder, locked, with a hidden folder in it where a run puts its files first.
 
@@ -241,6 +245,12 @@ class Staging:
         mode = 0o755 if name.endswith(".sh") else 0o644
         try:
             handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+        except FileExistsError:  # staged already: by another process making the same project (see StagedTwice)
+            raise StagedTwice([Problem(str(self.root / name), message="cannot write: staged twice in one run",
+                                       hint="this is a bug to report")]) from None
+        except OSError as exc:
+            raise self._cannot_write(self.root / name, exc) from None
+        try:
             try:
                 view = memoryview(data)
                 while view:

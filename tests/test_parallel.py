@@ -147,3 +147,38 @@ def test_an_error_in_a_worker_is_raised_in_the_main_process_with_the_workers_tra
         generate(folder, jobs=2)
     notes = "\n".join(getattr(caught.value, "__notes__", []))
     assert notes.startswith("In a worker process:\nTraceback") and "in broken" in notes
+
+
+JOINING = ("{project: p000, pagerduty: {routing_key_secret: {name: pagerduty, key: routing-key}}, routes: "
+           "[{stages: [staging], events: {evaluation.finished: {}}}]}\n")
+
+
+def staged_run(folder: Path, output: Path, jobs: int, reuse: bool = False) -> dict[str, bytes]:
+    with Staging(output) as staging:
+        result = generate(folder, jobs=jobs, stage=staging, reuse=output if reuse else None)
+        staging.commit(result.made, prune=True, inputs=result.inputs(output), kept=result.kept)
+    return {p.relative_to(output).as_posix(): p.read_bytes() for p in sorted(output.rglob("*")) if p.is_file()}
+
+
+def test_a_grouping_that_proves_wrong_is_undone_when_workers_stage_their_files(tmp_path: Path) -> None:
+    # Both groups of p000 stage its README and setup script: the second one finds the first one's.
+    folder = fleet(tmp_path / "profiles", 6)
+    (folder / "p000-more.yaml").write_text("\ufeff" + JOINING.replace("project: p000", "project: p001"))  # a BOM
+    (folder / "p000-zz.yaml").write_text(JOINING)
+    one = staged_run(folder, tmp_path / "one", jobs=1)
+    assert "p000/branches/staging/webhook/webhook.yaml" in one
+    assert staged_run(folder, tmp_path / "two", jobs=2) == one
+
+
+def test_a_profile_that_joins_a_kept_project_unseen_is_made_with_it(tmp_path: Path) -> None:
+    # An incremental run: p000 is unchanged and kept, the others are made again, and a new profile that the
+    # quick reading cannot place joins p000. Its worker made p000 from the new profile alone.
+    folder = fleet(tmp_path / "profiles", 6)
+    output = tmp_path / "output"
+    staged_run(folder, output, jobs=2)
+    for profile in folder.glob("p00[1-5].yaml"):
+        profile.write_text(profile.read_text().replace("{results:", "{summary: 'Gate {result}', results:"))
+    (folder / "p000-zz.yaml").write_text(JOINING)
+    again = staged_run(folder, output, jobs=2, reuse=True)
+    assert again == staged_run(folder, tmp_path / "scratch", jobs=1)
+    assert "p000/branches/staging/webhook/webhook.yaml" in again
