@@ -245,7 +245,8 @@ def check_command(profiles_dir: Path | None, output_dir: Path | None, templates_
             console.summary(f"ok: {out} is current ({count} files).")
         else:
             # Said even with --quiet: it is the reason for exit code 1.
-            click.echo(console.style(f"{out} is not current: run `keptn-pagerduty generate` and commit the result.",
+            command = "keptn-pagerduty generate" + (" --prune" if outcome.extra else "")  # extra: kept without it
+            click.echo(console.style(f"{out} is not current: run `{command}` and commit the result.",
                                      fg="red", bold=True), err=True, color=console.color)
     sys.exit(0 if current else 1)
 

@@ -211,6 +211,26 @@ def test_check_reports_stale_missing_and_extra_as_action_lines(tmp_path: Path) -
     assert "is not current" in result.stderr.splitlines()[-1]
 
 
+@pytest.mark.parametrize("inputs", ["unchanged", "changed"])
+def test_check_reports_files_no_profile_makes_now_whether_inputs_changed_or_not(tmp_path: Path, inputs: str) -> None:
+    # An unchanged fingerprint is answered from the manifest alone: it must see the orphans too.
+    profiles = Path(shutil.copytree(ROOT / "profiles", tmp_path / "profiles"))
+    out = tmp_path / "out"
+    assert run("generate", "--profiles", str(profiles), "--output", str(out), "--quiet").returncode == 0
+    (profiles / "legacy-shop.yaml").unlink()
+    assert run("generate", "--profiles", str(profiles), "--output", str(out), "--quiet").returncode == 0
+    if inputs == "changed":
+        with (profiles / "podtato-eu.yaml").open("a") as profile:
+            profile.write("# a comment\n")
+    result = run("check", "--profiles", str(profiles), "--output", str(out))
+    assert result.returncode == 1, result.stderr
+    assert ("extra", f"{out}/legacy-shop/README.md") in action_lines(result.stderr)
+    assert result.stderr.splitlines()[-1] == (f"{out} is not current: run `keptn-pagerduty generate --prune` "
+                                              "and commit the result.")
+    assert run("generate", "--profiles", str(profiles), "--output", str(out), "--prune", "-q").returncode == 0
+    assert run("check", "--profiles", str(profiles), "--output", str(out)).returncode == 0
+
+
 QUIET_COMMANDS = {
     "generate": ["generate", "--output", "{tmp}/out"],
     "validate": ["validate"],
