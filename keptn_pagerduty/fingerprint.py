@@ -37,11 +37,23 @@ def generator_digest() -> str:
 
 
 def folder_digest(folder: Path | None) -> str:
+    """Every file below `folder` as Jinja's loader reads it: through linked folders too (each real folder
+    once, so that a link to a folder above does not loop)."""
     digest = hashlib.sha256()
     if folder is not None and folder.is_dir():
-        for path in sorted(folder.rglob("*")):
-            if path.is_file():
-                digest.update(path.relative_to(folder).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+        files: list[tuple[str, str]] = []
+        seen: set[str] = set()
+        for top, folders, names in os.walk(folder, followlinks=True):
+            real = os.path.realpath(top)
+            if real in seen:
+                folders.clear()
+                continue
+            seen.add(real)
+            files += [(Path(top, name).relative_to(folder).as_posix(), os.path.join(top, name)) for name in names]
+        for name, path in sorted(files):
+            if os.path.isfile(path):
+                with open(path, "rb") as stream:
+                    digest.update(name.encode() + b"\0" + stream.read() + b"\0")
     return digest.hexdigest()
 
 

@@ -182,12 +182,12 @@ class Staging:
         self._folders: set[str] = set()
         self._tops: dict[str, bool] = {}  # does the output folder hold this top-level name?
         self.unstaged: set[str] = set()  # names put whose bytes the output folder already held (of every process)
-        self._created = False
+        self._created: list[Path] = []  # the folders this run created for the output folder, deepest first
         self._lock = _Lock(root)
 
     def __enter__(self) -> "Staging":
         global _UMASK
-        self._created = not os.path.lexists(self.root)
+        self._created = [p for p in (self.root, *self.root.parents) if not os.path.lexists(p)]
         if os.path.lexists(self.root) and not self.root.is_dir():
             raise UserError([Problem(str(self.root), message="is a file, not a folder for the generated files",
                                      hint="pass a folder with --output (it is created if missing)")])
@@ -211,8 +211,11 @@ class Staging:
     def __exit__(self, *exc: object) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
         self._lock.__exit__()
-        if self._created and not any(self.root.iterdir()):
-            self.root.rmdir()
+        for folder in self._created:  # a failed run leaves no folder it made (a committed one left files in)
+            try:
+                folder.rmdir()
+            except OSError:  # not empty: the run wrote its files there
+                break
 
     def clear(self) -> None:
         """Forget everything staged so far."""

@@ -348,3 +348,12 @@ def test_every_entry_point_has_the_version(argv: list[str], tmp_path: Path) -> N
     result = subprocess.run([*argv, "--version"], capture_output=True, text=True, cwd=tmp_path, timeout=60)
     assert result.returncode == 0
     assert result.stdout.strip().endswith(f"version {__version__}")
+
+
+def test_a_failed_run_leaves_none_of_the_folders_it_created(tmp_path: Path) -> None:
+    profiles = Path(shutil.copytree(ROOT / "profiles", tmp_path / "profiles"))
+    with (profiles / "podtato-eu.yaml").open("a") as profile:
+        profile.write("bogus_key: 1\n")
+    result = run("generate", "--profiles", str(profiles), "--output", str(tmp_path / "new" / "a" / "b"))
+    assert result.returncode == 1 and "nothing was written" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["profiles"]

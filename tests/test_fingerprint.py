@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from keptn_pagerduty import fingerprint
 from keptn_pagerduty.current import unchanged
 from keptn_pagerduty.generator import Generation, generate
 from keptn_pagerduty.problems import UserError
@@ -196,3 +197,18 @@ def test_a_hand_edited_manifest_is_never_trusted_and_never_a_traceback(tmp_path:
     write(output, again.files, prune=True, inputs=again.inputs(output), kept=again.kept)
     assert again.projects and again.digests() == generate(profiles).digests()
     assert unchanged(profiles, output).current
+
+
+def test_a_templates_folder_is_read_through_its_links_without_looping(tmp_path: Path) -> None:
+    # Jinja reads `{% include "parts/footer.j2" %}` through a linked folder: so must the fingerprint.
+    templates, shared = tmp_path / "templates", tmp_path / "shared-parts"
+    templates.mkdir()
+    shared.mkdir()
+    (templates / "project-readme.md.j2").write_text('{% include "parts/footer.j2" %}\n')
+    (shared / "footer.j2").write_text("Footer v1\n")
+    (templates / "parts").symlink_to(shared)
+    (templates / "again").symlink_to(".")  # a link to a folder above: read once, no loop
+    first = fingerprint.folder_digest(templates)
+    assert fingerprint.folder_digest(templates) == first
+    (shared / "footer.j2").write_text("Footer v2\n")
+    assert fingerprint.folder_digest(templates) != first

@@ -199,7 +199,7 @@ def test_a_full_disk_is_a_clear_error_and_changes_nothing(tmp_path: Path) -> Non
     cannot_write = (": error: cannot write: File too large\n"
                     "    hint: free some space, or generate into another folder with --output\n")
     cases = [  # a generated file, in one process; the proofs a worker shares; the manifest, before any file moves
-        (examples, 8 * 1024, f"{{out}}/podtato-head/branches/master/webhook/webhook.yaml{cannot_write}"),
+        (examples, 8 * 1024, f"{{out}}/legacy-shop/configure-keptn.sh{cannot_write}"),
         (big, 16 * 1024, "{tmp}/keptn-pagerduty-proofs-*: error: cannot write the proofs the run's processes "
                          "share: File too large\n    hint: free some space in the temporary folder, or point "
                          "TMPDIR at another\n"),
