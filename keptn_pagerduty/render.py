@@ -7,6 +7,9 @@ template); the templates lay out the files around them.
 from __future__ import annotations
 
 import json
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -151,18 +154,40 @@ def webhook_files(project: Project, hooks: list[Webhook], env: jinja2.Environmen
     for hook in hooks:
         for location in hook.notification.locations:
             files.setdefault(location, WebhookFile(project, location)).webhooks.append(hook)
-    template = env.get_template("webhook.yaml.j2")
     contexts = {id(hook): _webhook_context(hook) for hook in hooks}  # once, for the files of every stage
     result = []
-    for location in sorted(files, key=lambda loc: (loc.branch, loc.path)):
-        file = files[location]
-        file.webhooks.sort(key=lambda h: (h.notification.event.type, h.notification.subscription_id))
-        file.text = template.render(
-            project=project.name, location=location, api_version=project.api_version,
-            sources=sorted({h.notification.profile.file for h in file.webhooks}),
-            webhooks=[contexts[id(hook)] for hook in file.webhooks])
-        result.append(file)
+    with template_errors("webhook.yaml.j2"):
+        template = env.get_template("webhook.yaml.j2")
+        for location in sorted(files, key=lambda loc: (loc.branch, loc.path)):
+            file = files[location]
+            file.webhooks.sort(key=lambda h: (h.notification.event.type, h.notification.subscription_id))
+            file.text = template.render(
+                project=project.name, location=location, api_version=project.api_version,
+                sources=sorted({h.notification.profile.file for h in file.webhooks}),
+                webhooks=[contexts[id(hook)] for hook in file.webhooks])
+            result.append(file)
     return result
+
+
+@contextmanager
+def template_errors(name: str) -> Iterator[None]:
+    """A template that fails to load or render (one given with --templates, say) is a located error: the
+    template file and line, never a traceback."""
+    import jinja2  # noqa: PLC0415
+
+    try:
+        yield
+        return
+    except jinja2.TemplateSyntaxError as exc:
+        where, line, message = exc.filename or exc.name or name, exc.lineno or 0, exc.message or str(exc)
+    except (jinja2.TemplateError, ArithmeticError, LookupError, TypeError, ValueError, AttributeError,
+            RecursionError) as exc:  # UnicodeDecodeError is a ValueError: a template that is not UTF-8 text
+        frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.endswith(".j2")]
+        where, line = (frames[-1].filename, frames[-1].lineno or 0) if frames else (name, 0)
+        message = f"{type(exc).__name__}: {exc}"
+    raise UserError([Problem(where, line, 0, "", f"the template cannot be rendered: {message}",
+                             "fix the template (templates given with --templates start as copies of the "
+                             "bundled ones)")]) from None
 
 
 def _webhook_context(hook: Webhook) -> Record:
@@ -191,6 +216,11 @@ def comment_text(text: str) -> str:
 def results_text(settings: dict) -> str:
     results = settings.get("results", {})
     return ", ".join(f"{r}: {results[r]}" for r in payload.RESULTS if r in results)
+
+
+def _render(env: jinja2.Environment, name: str, **context: object) -> str:
+    with template_errors(name):
+        return env.get_template(name).render(**context)
 
 
 def resource_api_path(project: str, location: Location) -> str:
@@ -231,15 +261,15 @@ def project_files(project: Project, files: list[WebhookFile], report, env: jinja
                       level=f.location.level, api_path=resource_api_path(project.name, f.location)) for f in files]
     secrets = sorted({(n.pagerduty["routing_key_secret"]["name"], n.pagerduty["routing_key_secret"]["key"])
                       for n in notifications})
-    result = {"configure-keptn.sh": env.get_template("configure-keptn.sh.j2").render(
-        project=project.name, subscriptions=subscriptions, uploads=uploads, secrets=secrets)}
+    result = {"configure-keptn.sh": _render(env, "configure-keptn.sh.j2", project=project.name,
+                                            subscriptions=subscriptions, uploads=uploads, secrets=secrets)}
     rows = []
     for n in notifications:
         proof = report.proofs[n.subscription_id]
         region = n.pagerduty.get("region", "us")
         samples = [s for s in proof.samples if s.body]
-        result[names[n.subscription_id]] = env.get_template("send-event.sh.j2").render(
-            project=project.name, event=n.event.short, scope=n.describe_scope(), region=region,
+        result[names[n.subscription_id]] = _render(
+            env, "send-event.sh.j2", project=project.name, event=n.event.short, scope=n.describe_scope(), region=region,
             base_url=EVENTS_BASE_URL[region], samples=samples, labels=[s.label for s in samples],
             kind=n.settings.get("kind"),
             path=urlsplit(samples[0].url).path if samples else "/v2/enqueue",
@@ -252,8 +282,8 @@ def project_files(project: Project, files: list[WebhookFile], report, env: jinja
     branches: dict[str, list[str]] = {}
     for f in files:
         branches.setdefault(f.location.branch, []).append(f.location.path)
-    result["README.md"] = env.get_template("project-readme.md.j2").render(
-        project=project.name, api_version=project.api_version, default_branch=project.default_branch,
+    result["README.md"] = _render(
+        env, "project-readme.md.j2", project=project.name, api_version=project.api_version, default_branch=project.default_branch,
         branches=sorted(branches.items()), rows=rows, secrets=secrets, profiles=sorted({p.file for p in project.profiles}),
         samples={n.subscription_id: report.proofs[n.subscription_id].samples for n in notifications},
         triggered=[r for r in rows if r.triggered])

@@ -5,7 +5,13 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import pytest
+
 from keptn_pagerduty import render
+from keptn_pagerduty.generator import generate
+from keptn_pagerduty.problems import UserError
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_compiled_templates_are_cached_and_a_changed_template_is_compiled_again(tmp_path: Path, monkeypatch) -> None:
@@ -59,3 +65,23 @@ def test_templates_keep_jinjas_globals_and_filters(tmp_path: Path) -> None:
         "{{ dict(a=1) | tojson }} {{ text | indent(2) }}|{{ text | indent(4, first=True) }}|{{ text | indent(2) }}\n")
     env = render.environment(templates)
     assert env.get_template("webhook.yaml.j2").render(text="a\nb") == '3 {"a": 1} a\n  b|    a\n    b|a\n  b\n'
+
+
+@pytest.mark.parametrize(("added", "line", "message"), [
+    ("{% if x %}\n", 77, "the template cannot be rendered: Unexpected end of template"),
+    ("{{ nope.attr }}\n", 77, "the template cannot be rendered: UndefinedError: 'nope' is undefined"),
+    ("{{ 1 / 0 }}\n", 77, "the template cannot be rendered: ZeroDivisionError: division by zero"),
+    ("\udcff\n", 0, "the template cannot be rendered: UnicodeDecodeError: 'utf-8' codec can't decode byte 0xff"),
+])
+def test_a_broken_template_given_with_templates_is_a_located_error(tmp_path: Path, added: str, line: int,
+                                                                   message: str) -> None:
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    original = (ROOT / "templates" / "project-readme.md.j2").read_text(encoding="utf-8")
+    assert original.count("\n") == line - 1 or line == 0
+    (templates / "project-readme.md.j2").write_bytes((original + added).encode("utf-8", "surrogateescape"))
+    with pytest.raises(UserError) as caught:
+        generate(ROOT / "profiles", templates)
+    [problem] = caught.value.problems
+    assert problem.message.startswith(message), problem.message
+    assert problem.file.endswith("project-readme.md.j2") and problem.line == line
