@@ -251,6 +251,17 @@ def check_command(profiles_dir: Path | None, output_dir: Path | None, templates_
     sys.exit(0 if current else 1)
 
 
+def _projects_of(profile: Path, projects: list) -> list:
+    """The project the profile given to `preview` belongs to: its folder is generated, its project previewed."""
+    wanted = os.path.realpath(profile)
+    found = [p for p in projects if any(os.path.realpath(q.inputs[0]) == wanted for q in p.profiles if q.inputs)]
+    if not found:
+        raise UserError([Problem(str(profile), message="not a profile of its folder",
+                                 hint="give a profile: a .yaml file in the profiles folder whose name does not "
+                                      "start with _")])
+    return found
+
+
 def _printed_as(field: dict, kinds: dict) -> str:
     kind = kinds.get(field["kind"], {})
     if kind.get("free_text"):
@@ -328,19 +339,28 @@ def preview_command(profile: Path | None, webhook: Path | None, event_file: Path
     console = Console.for_stderr(quiet)
     if (profile is None) == (webhook is None):
         raise click.UsageError("give exactly one of --profile and --webhook")
-    try:
-        event = json.loads(event_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        _fail(UserError([Problem(str(event_file), message=f"not a JSON event: {exc}")]), fmt, console, PREVIEW_JSON)
+    from .lint import load_events
+    samples, problems = load_events([event_file])  # the events `lint --event` takes, one here
+    if not problems and len(samples) != 1:
+        problems = [Problem(str(event_file), message=f"{len(samples)} events: preview runs one",
+                            hint="give a file with one event; `lint --event` runs many")]
+    if problems:
+        _fail(UserError(problems), fmt, console, PREVIEW_JSON)
+    event = samples[0].event()
     try:
         if webhook is not None:
-            previews = simulate_file(str(webhook), webhook.read_text(encoding="utf-8"), event, subscription)
+            try:
+                text = webhook.read_text(encoding="utf-8")
+            except (OSError, ValueError) as exc:
+                raise UserError([Problem(str(webhook), message=f"cannot read the file: {exc}")]) from None
+            previews = simulate_file(str(webhook), text, event, subscription)
         else:
             from .generator import generate, subscriptions
             assert profile is not None
             settings = _settings(None, None, templates_dir, need=("templates",))
             result = generate(profile.parent, settings.templates_dir, jobs=1)  # keeps the model: see below
-            previews = simulate_generated(result.files, subscriptions(result.projects), event)
+            projects = _projects_of(profile, result.projects)
+            previews = simulate_generated(result.files, subscriptions(projects), event)
     except UserError as exc:
         _fail(exc, fmt, console, PREVIEW_JSON)
     failed = any(p.error or p.pagerduty_errors for p in previews)

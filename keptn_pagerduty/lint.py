@@ -152,11 +152,15 @@ def load_events(paths: Sequence[Path]) -> tuple[list[Sample], list[Problem]]:
     for path in paths:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
-            problems.append(Problem(str(path), message=f"not a JSON event: {exc}",
+        except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+            reason = "nested too deep" if isinstance(exc, RecursionError) else exc
+            problems.append(Problem(str(path), message=f"not a JSON event: {reason}",
                                     hint="give a Keptn CloudEvent as JSON (an object, or a list of objects)"))
             continue
         items = data if isinstance(data, list) else [data]
+        if not items:
+            problems.append(Problem(str(path), message="an empty list: no event to run",
+                                    hint="give a Keptn CloudEvent as JSON (an object, or a list of objects)"))
         for index, item in enumerate(items):
             label = str(path) if len(items) == 1 else f"{path}[{index}]"
             if not isinstance(item, dict) or not isinstance(item.get("type"), str):

@@ -357,3 +357,29 @@ def test_a_failed_run_leaves_none_of_the_folders_it_created(tmp_path: Path) -> N
     result = run("generate", "--profiles", str(profiles), "--output", str(tmp_path / "new" / "a" / "b"))
     assert result.returncode == 1 and "nothing was written" in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["profiles"]
+
+
+@pytest.mark.parametrize(("event", "message"), [
+    ("[]", "an empty list: no event to run"),
+    ("1", 'is not a CloudEvent: it has no "type"'),
+    ("NaN", 'is not a CloudEvent: it has no "type"'),
+    ("[" * 100_000 + "]" * 100_000, "not a JSON event: nested too deep"),
+    ("[{\"type\": \"sh.keptn.event.test.finished\"}, {\"type\": \"sh.keptn.event.test.finished\"}]",
+     "2 events: preview runs one"),
+])
+def test_preview_refuses_what_is_not_one_event_without_a_traceback(tmp_path: Path, event: str, message: str) -> None:
+    path = tmp_path / "event.json"
+    path.write_text(event)
+    result = run("preview", "--profile", "profiles/sockshop-quality-gates.yaml", "--event", str(path))
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.startswith(f"{path}: error: ") and message in result.stderr.splitlines()[0]
+
+
+def test_preview_of_a_profile_shows_its_own_project_only() -> None:
+    event = "docs/examples/evaluation-finished-fail.json"  # aimed at sockshop
+    assert run("preview", "--profile", "profiles/sockshop-quality-gates.yaml", "--event", event).returncode == 0
+    other = run("preview", "--profile", "profiles/legacy-shop.yaml", "--event", event)
+    assert other.returncode == 1 and "no subscription of these profiles receives" in other.stderr
+    shared = run("preview", "--profile", "profiles/_company.yaml", "--event", event)
+    assert shared.returncode == 1
+    assert shared.stderr.startswith("profiles/_company.yaml: error: not a profile of its folder")
