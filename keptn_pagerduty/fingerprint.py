@@ -107,7 +107,7 @@ def inputs(profiles: list[Path | str], shared: list[Path | str], base_digest: st
         for name in sorted(item if isinstance(item, str) else relative(item, root) for item in items):
             if name not in cache:
                 cache[name] = _file_digest(_absolute(name, root))
-            digest.update(f"{kind}\0{name}\0".encode() + cache[name].encode())
+            digest.update(f"{kind}\0{name}\0".encode("utf-8", "surrogateescape") + cache[name].encode())
     return digest.hexdigest()
 
 

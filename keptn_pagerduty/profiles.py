@@ -121,6 +121,15 @@ def peek_project(path: Path) -> str | None:
     return None
 
 
+def printable(name: str) -> str:
+    """A file name as text that every generated file can hold: bytes that are not UTF-8 and characters that
+    do not print (a line break in a comment would end it) are written as escapes."""
+    if name.isprintable():
+        return name
+    text = name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def _resolve(path: Path) -> Path:
     """`path.resolve()`, or the path as it is when links loop (reading it then fails with a located error)."""
     try:
@@ -208,10 +217,10 @@ class _Loader:
         root = self.real(self.display_root)
         for candidate in (Path(os.path.abspath(path)), self.real(path)):
             try:
-                return candidate.relative_to(root).as_posix()
+                return printable(candidate.relative_to(root).as_posix())
             except ValueError:
                 continue
-        return path.as_posix()
+        return printable(path.as_posix())
 
     def source(self, path: Path, extended: bool = False) -> Source | None:
         key = self.real(path)

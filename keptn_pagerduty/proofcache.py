@@ -34,8 +34,9 @@ def default_folder(environ: Mapping[str, str]) -> Path | None:
     """$KEPTN_PAGERDUTY_CACHE ("off": no cache), else $XDG_CACHE_HOME/keptn-pagerduty, else
     ~/.cache/keptn-pagerduty."""
     given = environ.get(ENVIRONMENT)
-    if given is not None:
-        return None if given.strip().lower() in ("", "off", "0", "no", "false") else Path(given)
+    if given is not None:  # `~` expanded as for the other KEPTN_PAGERDUTY_ settings; a relative path is absolute
+        return None if given.strip().lower() in ("", "off", "0", "no", "false") else Path(
+            os.path.abspath(os.path.expanduser(given)))
     xdg = environ.get("XDG_CACHE_HOME", "")
     if os.path.isabs(xdg):
         return Path(xdg) / "keptn-pagerduty"

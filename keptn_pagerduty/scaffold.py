@@ -244,14 +244,26 @@ def scaffold(answers: Answers, target: Path, templates: Path | None = None) -> S
 
 def write_new(scaffold_: Scaffold) -> None:
     """Create the file; never replace one (O_EXCL), even if it appeared since `scaffold` looked."""
-    scaffold_.path.parent.mkdir(parents=True, exist_ok=True)
+    path = scaffold_.path
     try:
-        fd = os.open(scaffold_.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
     except FileExistsError:
-        raise UserError([Problem(str(scaffold_.path), message="already exists; init never overwrites a file",
+        problem = (Problem(str(path), message="already exists; init never overwrites a file",
+                           hint="choose another file with --output") if os.path.lexists(path) else
+                   Problem(str(path.parent), message="is a file, not a folder for the profile",
+                           hint="choose another file with --output"))
+        raise UserError([problem]) from None
+    except OSError as exc:  # a file where a folder should be, no permission, a full disk
+        raise UserError([Problem(str(path), message=f"cannot write: {exc.strerror}",
                                  hint="choose another file with --output")]) from None
-    with os.fdopen(fd, "w", encoding="utf-8") as stream:
-        stream.write(scaffold_.text)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as stream:
+            stream.write(scaffold_.text)
+    except OSError as exc:
+        path.unlink(missing_ok=True)  # no half profile left behind
+        raise UserError([Problem(str(path), message=f"cannot write: {exc.strerror}",
+                                 hint="free some space, or choose another file with --output")]) from None
 
 
 def _profile_files(folder: Path) -> list[Path]:

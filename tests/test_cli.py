@@ -383,3 +383,17 @@ def test_preview_of_a_profile_shows_its_own_project_only() -> None:
     shared = run("preview", "--profile", "profiles/_company.yaml", "--event", event)
     assert shared.returncode == 1
     assert shared.stderr.startswith("profiles/_company.yaml: error: not a profile of its folder")
+
+
+def test_profile_file_names_that_are_not_printable_text_are_escaped_in_the_files(tmp_path: Path) -> None:
+    profiles = tmp_path / "profiles"
+    profiles.mkdir()
+    text = (ROOT / "profiles" / "legacy-shop.yaml").read_text()
+    (profiles / os.fsdecode(b"bad\xff.yaml")).write_text(text)
+    (profiles / "new\nline.yaml").write_text(text.replace("project: legacy-shop", "project: other-shop"))
+    out = tmp_path / "out"
+    result = run("generate", "--profiles", str(profiles), "--output", str(out), "-q")
+    assert result.returncode == 0, result.stderr
+    assert "from profiles/bad\\xff.yaml:" in (out / "legacy-shop/branches/production/webhook/webhook.yaml").read_text()
+    assert "from profiles/new\\nline.yaml." in (out / "other-shop/README.md").read_text()
+    assert run("check", "--profiles", str(profiles), "--output", str(out)).returncode == 0

@@ -176,3 +176,16 @@ def test_prompts_in_a_real_terminal(tmp_path: Path) -> None:
 @pytest.mark.parametrize("value", ["true", "1.0", "null", "a: b", "x #y"])
 def test_values_yaml_would_misread_are_quoted(value: str) -> None:
     assert yaml.safe_load(f"k: {scaffold._quote(value)}")["k"] == value
+
+
+@pytest.mark.parametrize(("output", "message"), [
+    ("a-file/shop.yaml", "a-file: error: is a file, not a folder for the profile"),
+    ("a-file/deeper/shop.yaml", "a-file/deeper/shop.yaml: error: cannot write: Not a directory"),
+])
+def test_init_where_it_cannot_write_is_a_located_error(tmp_path: Path, output: str, message: str) -> None:
+    (tmp_path / "a-file").write_text("a file of the user's\n")
+    result = subprocess.run([str(CONSOLE_SCRIPT), "init", "--project", "shop", "--output", output], cwd=tmp_path,
+                            env=clean_env(), capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.startswith(message), result.stderr
+    assert (tmp_path / "a-file").read_text() == "a file of the user's\n"

@@ -20,7 +20,11 @@ from keptn_pagerduty.proofcache import ProofCache
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_where_the_cache_is() -> None:
+def test_where_the_cache_is(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("HOME", "/home/u")
+    monkeypatch.chdir(tmp_path)
+    assert proofcache.default_folder({"KEPTN_PAGERDUTY_CACHE": "~/c"}) == Path("/home/u/c")  # not ./~/c
+    assert proofcache.default_folder({"KEPTN_PAGERDUTY_CACHE": "c"}) == Path(os.getcwd()) / "c"
     assert proofcache.default_folder({"KEPTN_PAGERDUTY_CACHE": "off", "HOME": "/home/u"}) is None
     assert proofcache.default_folder({"KEPTN_PAGERDUTY_CACHE": "", "HOME": "/home/u"}) is None
     assert proofcache.default_folder({"KEPTN_PAGERDUTY_CACHE": "/c"}) == Path("/c")
