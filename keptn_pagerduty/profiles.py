@@ -273,11 +273,12 @@ class _Loader:
         data, origins = self._below([builtin_defaults()] + layers[:-1])
         data = merge(data, layers[-1].data, origins, layers[-1])
         data.pop("extends", None)
-        # The profile as it stands in the folder, then each file it extends, found as `layers` finds them.
+        # The profile as it stands in the folder, then each file it extends, found as `layers` finds them: by
+        # the path as written, so that a link to a shared file that is pointed elsewhere counts as changed.
         inputs, current = [Path(os.path.abspath(path))], path
         while isinstance((parent := self.sources[self.real(current)].data.get("extends")), str):
             current = current.parent / parent
-            inputs.append(self.real(current))
+            inputs.append(Path(os.path.abspath(current)))
         digests = tuple(self.sources[self.real(path)].digest for path in inputs)
         profile = Profile(layers[-1].file, data, origins, tuple(inputs), digests)
         problems = validate_merged(profile)

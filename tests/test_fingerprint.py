@@ -212,3 +212,28 @@ def test_a_templates_folder_is_read_through_its_links_without_looping(tmp_path: 
     assert fingerprint.folder_digest(templates) == first
     (shared / "footer.j2").write_text("Footer v2\n")
     assert fingerprint.folder_digest(templates) != first
+
+
+@pytest.mark.parametrize("change", ["point-the-link-elsewhere", "replace-the-link-by-a-file"])
+def test_a_shared_file_that_is_a_link_counts_as_changed_when_the_link_does(tmp_path: Path, change: str) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    company = (ROOT / "profiles" / "_company.yaml").read_text()
+    (shared / "v1.yaml").write_text(company)
+    (shared / "v2.yaml").write_text(company.replace("team-shop", "team-new"))
+    assert "team-new" in (shared / "v2.yaml").read_text()
+    profiles = Path(shutil.copytree(ROOT / "profiles", tmp_path / "profiles"))
+    (profiles / "_company.yaml").unlink()
+    (profiles / "_company.yaml").symlink_to(shared / "v1.yaml")
+    output = tmp_path / "output"
+    first = generate(profiles)
+    write(output, first.files, inputs=first.inputs(output))
+    (profiles / "_company.yaml").unlink()
+    if change == "point-the-link-elsewhere":
+        (profiles / "_company.yaml").symlink_to(shared / "v2.yaml")
+    else:
+        (profiles / "_company.yaml").write_text((shared / "v2.yaml").read_text())
+    assert unchanged(profiles, output) is None  # check must generate and compare
+    again = regenerate(profiles, output)
+    assert "sockshop" in [p.name for p in again.projects]
+    assert again.digests() == generate(profiles).digests() != first.digests()
