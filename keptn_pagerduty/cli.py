@@ -24,7 +24,7 @@ import click
 
 from . import __version__, config
 from .console import Console, stdin_is_terminal
-from .problems import Problem, UserError
+from .problems import PartlyWritten, Problem, UserError
 
 if TYPE_CHECKING:
     from .proofcache import ProofCache
@@ -70,7 +70,9 @@ def _fail(exc: UserError, fmt: str, console: Console, shape: dict | None = None,
     else:
         console.problems(exc.problems)
         count = len(exc.problems)
-        click.echo(f"{count} problem{'s' if count != 1 else ''} found; nothing was written.", err=True)
+        written = ("some files were written before it, the others not" if isinstance(exc, PartlyWritten)
+                   else "nothing was written")
+        click.echo(f"{count} problem{'s' if count != 1 else ''} found; {written}.", err=True)
     sys.exit(1)
 
 

@@ -55,3 +55,7 @@ class UserError(Exception):
     def __reduce__(self) -> tuple:
         """Whole across processes: a worker process sends the problems it met to the main one."""
         return type(self), (self.problems,)
+
+
+class PartlyWritten(UserError):
+    """A run that failed after some files had moved into place (a folder that refused a file halfway)."""

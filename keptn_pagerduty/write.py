@@ -22,7 +22,7 @@ from pathlib import Path, PurePosixPath
 from typing import Iterator
 
 from .fingerprint import sha256
-from .problems import Problem, UserError
+from .problems import PartlyWritten, Problem, UserError
 
 MANIFEST = ".keptn-pagerduty-manifest.json"
 LOCK = ".keptn-pagerduty.lock"
@@ -298,6 +298,9 @@ class Staging:
         recorded = made | kept | {name: sha256((root / name).read_bytes()) for name in extra}
         manifest = _manifest_bytes(recorded, inputs, extra)
         new_manifest = not (root / MANIFEST).is_file() or (root / MANIFEST).read_bytes() != manifest
+        problems = self._unwritable(made, new_manifest)
+        if problems:
+            raise UserError(problems)
         if new_manifest:  # staged too, so that nothing is left to write once files start to move
             try:
                 atomic_write(self.path / MANIFEST, manifest)
@@ -309,12 +312,36 @@ class Staging:
                 if new_manifest:
                     os.replace(self.path / MANIFEST, root / MANIFEST)
         except OSError as exc:
-            raise UserError([Problem(str(root), message=f"could not move every generated file into place: "
+            where = exc.filename if isinstance(exc.filename, str) else str(root)
+            raise PartlyWritten([Problem(where, message=f"could not move every generated file into place: "
                                                         f"{exc.strerror}",
-                                     hint="the folder may hold files of this run and of the last: fix the cause "
-                                          "and run again")]) from None
+                                         hint="the folder holds files of this run and of the last: fix the cause "
+                                              "and run again")]) from None
         outcome.extra = extra
         return outcome
+
+    def _unwritable(self, made: dict[str, str], new_manifest: bool) -> list[Problem]:
+        """Folders that would refuse a file of this run: checked before any file moves, so that a folder made
+        read-only fails the run with nothing changed instead of halfway."""
+        base = os.fspath(self.root)
+        folders = {base} if new_manifest else set()
+        new_tops: dict[str, bool] = {}  # a new project folder moves in with one rename into the output folder
+        seen: set[str] = set()
+        for name in made:
+            if name in self.unstaged:
+                continue
+            top = name.split("/", 1)[0]
+            if top not in new_tops:
+                new_tops[top] = not os.path.lexists(os.path.join(base, top))
+            folder = base if new_tops[top] else os.path.dirname(os.path.join(base, name))
+            if folder not in seen:
+                seen.add(folder)
+                while not os.path.lexists(folder) and folder != base:  # made by the move: its parent decides
+                    folder = os.path.dirname(folder)
+                folders.add(folder)
+        return [Problem(folder, message="cannot write: the folder does not let this user add or replace files",
+                        hint="make it writable (chmod u+w), or generate into another folder with --output")
+                for folder in sorted(folders) if not os.access(folder, os.W_OK | os.X_OK)]
 
     def _move_into_place(self, made: dict[str, str], prune: list[str], kept: dict[str, str]) -> Outcome:
         """Rename the staged files into place, and remove the files of `prune`."""

@@ -397,3 +397,29 @@ def test_profile_file_names_that_are_not_printable_text_are_escaped_in_the_files
     assert "from profiles/bad\\xff.yaml:" in (out / "legacy-shop/branches/production/webhook/webhook.yaml").read_text()
     assert "from profiles/new\\nline.yaml." in (out / "other-shop/README.md").read_text()
     assert run("check", "--profiles", str(profiles), "--output", str(out)).returncode == 0
+
+
+def test_a_folder_that_refuses_a_file_fails_the_run_before_anything_moves(tmp_path: Path) -> None:
+    # Root writes anywhere: then the run drops the capabilities that let it (setpriv), as a user would be.
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.skip("running as root without setpriv: permissions cannot apply")
+        prefix = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search,-fowner", "--"]
+    profiles = Path(shutil.copytree(ROOT / "profiles", tmp_path / "profiles"))
+    out = tmp_path / "out"
+    assert run("generate", "--profiles", str(profiles), "--output", str(out), "-q").returncode == 0
+    profile = profiles / "sockshop-quality-gates.yaml"
+    profile.write_text(profile.read_text().replace("Quality gate", "Quality check"))  # both stages' files
+    locked = out / "sockshop" / "branches" / "production" / "webhook"
+    before = {p: p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    locked.chmod(0o555)
+    try:
+        result = subprocess.run([*prefix, sys.executable, str(ROOT / "generate.py"), "generate", "--profiles",
+                                 str(profiles), "--output", str(out)], capture_output=True, text=True, timeout=120)
+    finally:
+        locked.chmod(0o755)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stderr.startswith(f"{locked}: error: cannot write: the folder does not let this user add")
+    assert result.stderr.rstrip().endswith("nothing was written.")
+    assert {p: p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()} == before
