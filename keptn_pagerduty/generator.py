@@ -36,6 +36,7 @@ class Generation:
     projects: list[Project] = field(default_factory=list)  # the model, when made in this process (jobs=1)
     sources: dict[str, list[tuple[Path, ...]]] = field(default_factory=dict)  # project made -> its profiles' inputs
     loaded: dict[Path, str] = field(default_factory=dict)  # each input of a project made -> its digest as read
+    unsettled: set[Path] = field(default_factory=set)  # inputs read with different bytes within the run
     report: prove.ProofReport = field(default_factory=prove.ProofReport)
     kept: dict[str, str] = field(default_factory=dict)  # file name -> sha256, as the earlier run wrote it
     kept_inputs: incremental.Record = field(default_factory=incremental.Record)
@@ -57,7 +58,10 @@ class Generation:
         """
         for path, digest in self.loaded.items():
             if digest:  # a source not read from a file has none
-                self.read[fingerprint.relative(path, root)] = digest
+                name = fingerprint.relative(path, root)
+                if path in self.unsettled or self.read.get(name, digest) != digest:  # edited during the run
+                    digest = UNSETTLED
+                self.read[name] = digest
         base = fingerprint.base(self.templates, render.default_templates())
         record = incremental.Record(dict(self.kept_inputs.profiles), dict(self.kept_inputs.projects))
         for name, sources in self.sources.items():
@@ -68,6 +72,16 @@ class Generation:
 
 
 Progress = Callable[[int, int], None]  # (projects done, projects in all)
+
+# The digest recorded for an input that changed while the run read it (between the plan and the loading, or
+# between two worker processes): it matches no file, so the next run makes every project that reads it.
+UNSETTLED = "changed while the run read it"
+
+
+def _merge_loaded(result: Generation, loaded: dict[Path, str]) -> None:
+    for path, digest in loaded.items():
+        if result.loaded.setdefault(path, digest) != digest:
+            result.unsettled.add(path)
 
 
 def generate(profiles_dir: Path, templates: Path | None = None, jobs: int | None = None,
@@ -116,7 +130,7 @@ def generate(profiles_dir: Path, templates: Path | None = None, jobs: int | None
         result.files.update(part.files)
         result.made.update(part.made)
         result.sources.update(part.sources)
-        result.loaded.update(part.loaded)
+        _merge_loaded(result, part.loaded)
         if stage is not None:  # what workers did not stage, for the commit (their Staging is their own)
             stage.unstaged.update(part.unstaged)
         problems.extend(part.problems)

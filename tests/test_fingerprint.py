@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from keptn_pagerduty import fingerprint
+from keptn_pagerduty import fingerprint, generator
 from keptn_pagerduty.current import unchanged
 from keptn_pagerduty.generator import Generation, generate
 from keptn_pagerduty.problems import UserError
@@ -237,3 +237,41 @@ def test_a_shared_file_that_is_a_link_counts_as_changed_when_the_link_does(tmp_p
     again = regenerate(profiles, output)
     assert "sockshop" in [p.name for p in again.projects]
     assert again.digests() == generate(profiles).digests() != first.digests()
+
+
+def test_a_shared_file_edited_between_the_plan_and_the_loading_is_made_again_by_the_next_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # legacy-shop is kept, sockshop made again; both extend _company.yaml, which changes while the run loads.
+    profiles = Path(shutil.copytree(ROOT / "profiles", tmp_path / "profiles"))
+    legacy = profiles / "legacy-shop.yaml"
+    legacy.write_text(legacy.read_text().replace("project: legacy-shop\n",
+                                                 "project: legacy-shop\nextends: _company.yaml\n"))
+    output = tmp_path / "output"
+    first = generate(profiles)
+    write(output, first.files, inputs=first.inputs(output))
+    delivery = profiles / "sockshop-delivery.yaml"
+    delivery.write_text(delivery.read_text() + "# touched\n")
+    company = profiles / "_company.yaml"
+    load = generator._load
+
+    def edit_then_load(*args, **kwargs):
+        company.write_text(company.read_text().replace("team-shop", "team-new"))
+        return load(*args, **kwargs)
+
+    monkeypatch.setattr(generator, "_load", edit_then_load)
+    during = regenerate(profiles, output)
+    monkeypatch.undo()
+    assert [p.name for p in during.projects] == ["sockshop"]  # legacy-shop kept, from the old _company.yaml
+    assert unchanged(profiles, output) is None  # not taken as current: check generates and compares
+    after = regenerate(profiles, output)
+    assert "legacy-shop" in [p.name for p in after.projects]
+    assert after.digests() == generate(profiles).digests()
+
+
+def test_an_input_read_with_other_bytes_by_another_worker_is_unsettled() -> None:
+    result = generator.Generation()
+    generator._merge_loaded(result, {Path("/p/a.yaml"): "1", Path("/p/_shared.yaml"): "2"})
+    generator._merge_loaded(result, {Path("/p/b.yaml"): "3", Path("/p/_shared.yaml"): "2"})
+    assert result.unsettled == set()
+    generator._merge_loaded(result, {Path("/p/c.yaml"): "4", Path("/p/_shared.yaml"): "5"})
+    assert result.unsettled == {Path("/p/_shared.yaml")}
