@@ -104,11 +104,8 @@ def peek_project(path: Path) -> str | None:
     while path not in seen and len(seen) < 10:
         seen.add(path)
         try:
-            if not path.is_file():  # a pipe would wait forever (loading reports it)
-                return None
-            with open(path, "rb") as handle:
-                text = handle.read(yamlsource.MAX_FILE_BYTES + 1).decode("utf-8").removeprefix("\ufeff")
-        except (OSError, UnicodeDecodeError):
+            text = yamlsource.read_bounded(path).decode("utf-8").removeprefix("\ufeff")
+        except (OSError, ValueError):  # unreadable, not a regular file, not UTF-8: loading reports it
             return None
         found: dict[str, list[str]] = {}
         for match in _TOP_LEVEL.finditer(text):

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import traceback
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -58,11 +56,15 @@ def environment(templates: Path | None = None) -> jinja2.Environment:
     env = Environment(loader=jinja2.ChoiceLoader(loaders), undefined=jinja2.StrictUndefined,
                       keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
                       autoescape=False, bytecode_cache=_bytecode_cache(), auto_reload=False)
-    env.filters["json"] = lambda value: json.dumps(value, ensure_ascii=False)
+    env.filters["json"] = _JSON.encode
     env.filters["shell_quote"] = shell_quote
     # A webhook sits in the files of several stages, its payload indented alike in each.
     env.filters["indent"] = lru_cache(maxsize=256)(jinja2.filters.do_indent)
     return env
+
+
+# Made once: json.dumps with an option makes an encoder on every call, and templates quote values in every file.
+_JSON = json.JSONEncoder(ensure_ascii=False)
 
 
 def _bytecode_cache() -> jinja2.BytecodeCache | None:
@@ -156,7 +158,7 @@ def webhook_files(project: Project, hooks: list[Webhook], env: jinja2.Environmen
             files.setdefault(location, WebhookFile(project, location)).webhooks.append(hook)
     contexts = {id(hook): _webhook_context(hook) for hook in hooks}  # once, for the files of every stage
     result = []
-    with template_errors("webhook.yaml.j2"):
+    try:
         template = env.get_template("webhook.yaml.j2")
         for location in sorted(files, key=lambda loc: (loc.branch, loc.path)):
             file = files[location]
@@ -166,28 +168,28 @@ def webhook_files(project: Project, hooks: list[Webhook], env: jinja2.Environmen
                 sources=sorted({h.notification.profile.file for h in file.webhooks}),
                 webhooks=[contexts[id(hook)] for hook in file.webhooks])
             result.append(file)
+    except Exception as exc:  # noqa: BLE001  (sorted out by template_error)
+        raise template_error("webhook.yaml.j2", exc) from None
     return result
 
 
-@contextmanager
-def template_errors(name: str) -> Iterator[None]:
+def template_error(name: str, exc: Exception) -> Exception:
     """A template that fails to load or render (one given with --templates, say) is a located error: the
-    template file and line, never a traceback."""
+    template file and line, never a traceback. Any other exception is returned as it is, to be raised."""
     import jinja2  # noqa: PLC0415
 
-    try:
-        yield
-        return
-    except jinja2.TemplateSyntaxError as exc:
+    if isinstance(exc, jinja2.TemplateSyntaxError):
         where, line, message = exc.filename or exc.name or name, exc.lineno or 0, exc.message or str(exc)
-    except (jinja2.TemplateError, ArithmeticError, LookupError, TypeError, ValueError, AttributeError,
-            RecursionError) as exc:  # UnicodeDecodeError is a ValueError: a template that is not UTF-8 text
+    elif isinstance(exc, (jinja2.TemplateError, ArithmeticError, LookupError, TypeError, ValueError,
+                          AttributeError, RecursionError)):  # UnicodeDecodeError: a template not in UTF-8
         frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.endswith(".j2")]
         where, line = (frames[-1].filename, frames[-1].lineno or 0) if frames else (name, 0)
         message = f"{type(exc).__name__}: {exc}"
-    raise UserError([Problem(where, line, 0, "", f"the template cannot be rendered: {message}",
-                             "fix the template (templates given with --templates start as copies of the "
-                             "bundled ones)")]) from None
+    else:
+        return exc
+    return UserError([Problem(where, line, 0, "", f"the template cannot be rendered: {message}",
+                              "fix the template (templates given with --templates start as copies of the "
+                              "bundled ones)")])
 
 
 def _webhook_context(hook: Webhook) -> Record:
@@ -219,8 +221,10 @@ def results_text(settings: dict) -> str:
 
 
 def _render(env: jinja2.Environment, name: str, **context: object) -> str:
-    with template_errors(name):
+    try:
         return env.get_template(name).render(**context)
+    except Exception as exc:  # noqa: BLE001  (sorted out by template_error)
+        raise template_error(name, exc) from None
 
 
 def resource_api_path(project: str, location: Location) -> str:

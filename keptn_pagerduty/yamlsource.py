@@ -125,21 +125,36 @@ def load(path: Path, display: str | None = None) -> Source:
     """Load one YAML document with positions; every failure is a located `UserError`."""
     name = display or str(path)
     try:
-        status = os.stat(path)
-        if not stat.S_ISREG(status.st_mode):  # a pipe would wait forever, a device never end
-            raise UserError([Problem(name, message="not a regular file",
-                                     hint="a profile is a text file; remove or rename this entry")])
-        with open(path, "rb") as handle:
-            raw = handle.read(MAX_FILE_BYTES + 1)
+        raw = read_bounded(path)
     except OSError as exc:
         raise UserError([Problem(name, message=f"cannot read file: {exc.strerror}")]) from None
+    except ValueError:
+        raise UserError([Problem(name, message="not a regular file",
+                                 hint="a profile is a text file; remove or rename this entry")]) from None
     if len(raw) > MAX_FILE_BYTES:
-        raise UserError([Problem(name, 1, 1, "", f"file is {max(status.st_size, len(raw))} bytes, more than the "
-                                                 f"{MAX_FILE_BYTES} allowed",
+        size = max(len(raw), os.stat(path).st_size)
+        raise UserError([Problem(name, 1, 1, "", f"file is {size} bytes, more than the {MAX_FILE_BYTES} allowed",
                                  "split it into several profiles")])
     source = loads(raw, name)
     source.digest = sha256(raw)
     return source
+
+
+def read_bounded(path: Path) -> bytes:
+    """A regular file's bytes, at most MAX_FILE_BYTES + 1 of them; ValueError for anything else (a pipe would
+    wait forever, a device never end). Reads what the file holds, not a buffer of the largest size."""
+    # O_NONBLOCK: opening a pipe would wait for a writer; on a regular file it changes nothing.
+    with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb", buffering=0) as handle:
+        status = os.fstat(handle.fileno())
+        if not stat.S_ISREG(status.st_mode):
+            raise ValueError("not a regular file")
+        chunks, left = [], MAX_FILE_BYTES + 1
+        size = min(status.st_size + 1, left)  # one more: a file that grew since is read on
+        while left > 0 and (chunk := handle.read(size)):
+            chunks.append(chunk)
+            left -= len(chunk)
+            size = min(left, 65536)
+    return b"".join(chunks)
 
 
 def loads(raw: bytes | str, name: str) -> Source:
