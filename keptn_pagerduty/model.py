@@ -125,7 +125,7 @@ def build(profiles: list[Profile]) -> list[Project]:
     for project in projects.values():
         problems.extend(_check_overlaps(project))
     if problems:
-        raise UserError(problems)
+        raise UserError(list(dict.fromkeys(problems)))  # a shared file's mistake once, not once a profile
     return [projects[name] for name in sorted(projects)]
 
 

@@ -368,8 +368,9 @@ def _schema_problem(error, locate) -> Problem:  # error: jsonschema.ValidationEr
         return locate(path, f"{error.instance!r} is not a valid Keptn name",
                       "use lower-case letters, digits and `-`, starting with a letter")
     if validator == "pattern":
+        pattern = shown_pattern(error.validator_value)
         return locate(path, f"{error.instance!r} is not allowed here",
-                      f"{error.schema.get('description', '')} It must match {shown_pattern(error.validator_value)}".strip())
+                      f"{error.schema.get('description', '')} It must match {pattern}".strip())
     if validator == "maxLength":
         return locate(path, f"too long ({len(error.instance)} characters, at most {error.validator_value})", "shorten it")
     if validator in ("minLength", "minItems", "minProperties"):

@@ -528,8 +528,8 @@ def _with_longest_names(argv: tuple[str, ...]) -> int:
     longest = 0
     for arg in argv:
         if len(arg) * 7 > webhook_service.MAX_ARGUMENT_BYTES:
-            grown = webhook_service.argument_bytes(arg) + sum(arg.count(s) * (_NAME_MAX - len(s)) for s in SENTINELS[:3])
-            longest = max(longest, grown)
+            growth = sum(arg.count(s) * (_NAME_MAX - len(s)) for s in SENTINELS[:3])
+            longest = max(longest, webhook_service.argument_bytes(arg) + growth)
     return longest
 
 

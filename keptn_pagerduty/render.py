@@ -273,8 +273,8 @@ def project_files(project: Project, files: list[WebhookFile], report, env: jinja
         region = n.pagerduty.get("region", "us")
         samples = [s for s in proof.samples if s.body]
         result[names[n.subscription_id]] = _render(
-            env, "send-event.sh.j2", project=project.name, event=n.event.short, scope=n.describe_scope(), region=region,
-            base_url=EVENTS_BASE_URL[region], samples=samples, labels=[s.label for s in samples],
+            env, "send-event.sh.j2", project=project.name, event=n.event.short, scope=n.describe_scope(),
+            region=region, base_url=EVENTS_BASE_URL[region], samples=samples, labels=[s.label for s in samples],
             kind=n.settings.get("kind"),
             path=urlsplit(samples[0].url).path if samples else "/v2/enqueue",
             routing_key_marker=payload.SCRIPT_ROUTING_KEY)
@@ -287,8 +287,8 @@ def project_files(project: Project, files: list[WebhookFile], report, env: jinja
     for f in files:
         branches.setdefault(f.location.branch, []).append(f.location.path)
     result["README.md"] = _render(
-        env, "project-readme.md.j2", project=project.name, api_version=project.api_version, default_branch=project.default_branch,
-        branches=sorted(branches.items()), rows=rows, secrets=secrets, profiles=sorted({p.file for p in project.profiles}),
+        env, "project-readme.md.j2", project=project.name, api_version=project.api_version,
+        default_branch=project.default_branch, branches=sorted(branches.items()), rows=rows, secrets=secrets, profiles=sorted({p.file for p in project.profiles}),
         samples={n.subscription_id: report.proofs[n.subscription_id].samples for n in notifications},
         triggered=[r for r in rows if r.triggered])
     return result
