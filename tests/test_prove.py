@@ -125,14 +125,9 @@ def test_sample_bodies_are_exact_when_a_template_does_more_than_print_names(tmp_
     # A proof runs under sentinel names and subscription ID, and its bodies are put in each notification's
     # own by text; a template that measures a name breaks that, which the proof notices and then simulates
     # every notification's samples exactly.
-    templates = tmp_path / "templates"
-    templates.mkdir()
-    original = (ROOT / "templates" / "webhook.yaml.j2").read_text()
     measure = ("hook.payload | replace('\"client\": \"', '\"client\": \"{{len .data.project}} "
                "{{.data.temporaryData.distributor.subscriptionID}} ') | indent")
-    measuring = original.replace("hook.payload | indent", measure)  # v1beta1 and v1alpha1 files
-    assert measuring != original
-    (templates / "webhook.yaml.j2").write_text(measuring)
+    templates = webhook_template_with(tmp_path, "hook.payload | indent", measure)  # v1beta1 and v1alpha1 files
     result = generate(ROOT / "profiles", templates)
     checked = 0
     for project in result.projects:
@@ -158,13 +153,18 @@ def test_sentinels_are_replaced_by_names_in_one_pass() -> None:
     assert prove._substitute("", names) == ""
 
 
-def test_a_broken_template_is_caught_with_a_located_error(tmp_path: Path) -> None:
+def webhook_template_with(tmp_path: Path, old: str, new: str) -> Path:
+    """A templates folder whose webhook.yaml.j2 is the bundled one with `old` made `new`."""
     templates = tmp_path / "templates"
     templates.mkdir()
     original = (ROOT / "templates" / "webhook.yaml.j2").read_text()
-    broken = original.replace("value: application/json", "value: application/json; charset=utf-8")
-    assert broken != original
-    (templates / "webhook.yaml.j2").write_text(broken)
+    assert old in original
+    (templates / "webhook.yaml.j2").write_text(original.replace(old, new))
+    return templates
+
+
+def test_a_broken_template_is_caught_with_a_located_error(tmp_path: Path) -> None:
+    templates = webhook_template_with(tmp_path, "value: application/json", "value: application/json; charset=utf-8")
     with pytest.raises(UserError) as caught:
         generate(ROOT / "profiles", templates)
     first = caught.value.problems[0]
@@ -175,10 +175,7 @@ def test_a_broken_template_is_caught_with_a_located_error(tmp_path: Path) -> Non
 
 
 def test_a_template_that_drops_a_field_check_is_caught(tmp_path: Path) -> None:
-    templates = tmp_path / "templates"
-    templates.mkdir()
-    original = (ROOT / "templates" / "webhook.yaml.j2").read_text()
-    (templates / "webhook.yaml.j2").write_text(original.replace("method: POST", "method: post"))
+    templates = webhook_template_with(tmp_path, "method: POST", "method: post")
     with pytest.raises(UserError) as caught:
         generate(ROOT / "profiles", templates)
     assert "Keptn would not load this file" in caught.value.problems[0].message
@@ -208,12 +205,7 @@ def test_a_secret_reference_that_yaml_could_misread_reaches_keptn_as_written(tmp
 
 
 def test_a_template_that_lets_yaml_misread_the_secret_reference_is_caught(tmp_path: Path) -> None:
-    templates = tmp_path / "templates"
-    templates.mkdir()
-    original = (ROOT / "templates" / "webhook.yaml.j2").read_text()
-    unquoted = original.replace("hook.secret_key | json", "hook.secret_key")
-    assert unquoted != original
-    (templates / "webhook.yaml.j2").write_text(unquoted)
+    templates = webhook_template_with(tmp_path, "hook.secret_key | json", "hook.secret_key")
     profiles = _secret_profile(tmp_path / "profiles", "pagerduty", "null")
     with pytest.raises(UserError) as caught:
         generate(profiles, templates)
