@@ -266,12 +266,12 @@ def _projects_of(profile: Path, projects: list) -> list:
 
 def _printed_as(field: dict, kinds: dict) -> str:
     kind = kinds.get(field["kind"], {})
-    if kind.get("free_text"):
+    if field["kind"] == "list":
+        return "joined, URL-encoded" if field["free_text"] else "joined"
+    if field["free_text"]:
         return "URL-encoded"
     if kind.get("printable") is False:
         return "pick a part" if field["kind"] != "map" else "one entry"
-    if field["kind"] == "list":
-        return "joined"
     return "as is"
 
 
@@ -294,9 +294,6 @@ def events_command(event_type: str | None, fmt: str, quiet: bool) -> None:
     except UnknownEventType as exc:
         raise click.BadParameter(str(exc), param_hint="EVENT_TYPE") from None
     known = kinds()
-    for item in listing:
-        for f in item["fields"]:
-            f["free_text"] = bool(known.get(f["kind"], {}).get("free_text"))
     if fmt == "json":
         click.echo(json.dumps(listing, indent=2, ensure_ascii=False, default=str))
         return
@@ -311,14 +308,14 @@ def events_command(event_type: str | None, fmt: str, quiet: bool) -> None:
         click.echo("Placeholders. optional: the event may lack it, write {field|text} to print text then.\n"
                    "URL-encoded: free text, printed through Go's urlquery (spaces become +) and cut to a limit.\n")
     width = max(len(f["name"]) for f in fields) + 4
-    header = f"  {'placeholder':<{width}}{'kind':<8}{'presence':<10}{'printed':<13}example"
+    header = f"  {'placeholder':<{width}}{'kind':<8}{'presence':<10}{'printed':<21}example"
     if not quiet:
         click.echo(header)
     for f in fields:
         presence = "optional" if f["optional"] else "always"
-        click.echo(f"  {'{' + f['name'] + '}':<{width}}{f['kind']:<8}{presence:<10}{_printed_as(f, known):<13}"
+        click.echo(f"  {'{' + f['name'] + '}':<{width}}{f['kind']:<8}{presence:<10}{_printed_as(f, known):<21}"
                    f"{_example(f)}")
-    click.echo(f"  {'{task} {phase} {event}':<{width}}{'static':<8}{'always':<10}{'as is':<13}"
+    click.echo(f"  {'{task} {phase} {event}':<{width}}{'static':<8}{'always':<10}{'as is':<21}"
                "the subscribed task, phase, task.phase")
 
 

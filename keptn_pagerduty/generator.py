@@ -476,6 +476,14 @@ def event_listing(name: str | None = None) -> list[dict[str, object]]:
     """The event catalogue as plain data, for `events` and docs."""
     catalogue = load_catalogue()
     types = [catalogue.lookup(name)] if name else catalogue.event_types()
+    from .placeholders import kinds  # noqa: PLC0415
+
+    known = kinds()
+
+    def free_text(kind: str, items: str | None) -> bool:  # a list: as its items are printed, each URL-encoded
+        return bool(known.get(items or "text" if kind == "list" else kind, {}).get("free_text"))
+
     return [{"type": t.type, "doc": t.doc,
              "fields": [{"name": f.name, "kind": f.kind, "optional": f.optional,
-                         "example": f.example, "doc": f.doc} for f in t.fields]} for t in types]
+                         "free_text": free_text(f.kind, f.items), "example": f.example, "doc": f.doc}
+                        for f in t.fields]} for t in types]

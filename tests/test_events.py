@@ -329,3 +329,17 @@ def test_check_event_reports_missing_and_wrong_kinds() -> None:
         assert name in problems
     event["data"]["message"] = None  # null counts as absent, allowed for an optional field
     assert not any(p.startswith("message") for p in check_event(event_type, event))
+
+
+def test_a_list_is_free_text_when_its_items_are() -> None:
+    # Items of text or URLs are each printed through urlquery; a list of ids is printed as it is.
+    from keptn_pagerduty.events import load_catalogue
+    from keptn_pagerduty.generator import event_listing
+
+    kinds_of = {(t.type, f.name): f.items for t in load_catalogue().event_types() for f in t.fields if f.kind == "list"}
+    listed = {(item["type"], f["name"]): f["free_text"] for item in event_listing() for f in item["fields"]
+              if f["kind"] == "list"}
+    assert listed[("sh.keptn.event.deployment.finished", "deployment.deploymentNames")] is True
+    assert {items for items in kinds_of.values()} >= {"text", "url", "id"}
+    for key, items in kinds_of.items():
+        assert listed[key] is (items in ("text", "url")), key
