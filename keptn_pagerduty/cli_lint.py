@@ -62,7 +62,7 @@ def _print_json(report: LintReport, show_requests: bool) -> None:
     }
     if show_requests:
         output["requests"] = [r.as_dict() for r in report.renders]
-    click.echo(json.dumps(output, indent=2, ensure_ascii=False))
+    click.echo(json.dumps(output, indent=2, ensure_ascii=False, allow_nan=False))
 
 
 def _print_text(report: LintReport, show_requests: bool, quiet: bool = False) -> None:

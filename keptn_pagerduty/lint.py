@@ -91,6 +91,15 @@ class Render:
                 "body": self.body, "error": self.error}
 
 
+def _as_json(body: object) -> bool:
+    """Whether a parsed body can be shown as JSON again: 1e400 parses as infinity, which prints Infinity."""
+    try:
+        json.dumps(body, allow_nan=False)
+    except ValueError:
+        return False
+    return True
+
+
 @dataclass
 class LintReport:
     """The findings of a run, and the renders behind them (shown on request)."""
@@ -918,7 +927,7 @@ class _FileLinter:
     def _record(self, hook: _Hook, sample: Sample, simulation: ws.Simulation) -> None:
         shown = "<secret " + ", ".join(f"{e[1]}/{e[2]}" for e in hook.webhook.env_from) + ">"
         for request, result in zip(hook.requests, simulation.results):
-            body = result.json_body if result.json_body is not None else result.body
+            body = result.json_body if result.json_body is not None and _as_json(result.json_body) else result.body
             self.renders.append(Render(self.name, _start(request.node)[0], format_path(request.path),
                                        hook.webhook.type, hook.webhook.subscription_id, sample.label,
                                        _mask(result.command, shown), _mask(body, shown), _mask(result.error, shown)))
@@ -1141,10 +1150,11 @@ class _FileLinter:
         if good is not None and good.leaves_task_open:
             self._add(hook, None, "triggered-hangs", (), ERROR, started, ("sendStarted",) if started else (),
                       f"the task {task} never finishes: while all goes well the webhook-service sends "
-                      f"{', '.join(good.sent_back)} back and no .finished (sendStarted defaults to true, "
-                      "sendFinished to false)",
+                      f"{', '.join(good.sent_back)} back, not as many .started as .finished, and Keptn ends "
+                      "a task when the two counts meet (sendStarted defaults to true, sendFinished to false)",
                       f"{notify}; or set sendStarted: false and sendFinished: false (nothing goes back), or "
-                      "sendFinished: true if the task exists only for this webhook")
+                      "sendStarted: true and sendFinished: true (one of each) if the task exists only for this "
+                      "webhook")
         elif good is not None and any(e.endswith(".finished") for e in good.sent_back):
             self._add(hook, None, "triggered-finishes", (), WARNING, _get(hook.node, "sendFinished"),
                       ("sendFinished",), f"the webhook sends {task}.finished: it may end the task {task} before "

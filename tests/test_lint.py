@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -291,3 +292,18 @@ def test_subprocess_runs_the_click_command(tmp_path: Path) -> None:
     assert f"{checkout / 'webhook' / 'webhook.yaml'}:8:7: error: spec.webhooks[0]: the task approval never finishes" \
         in result.stdout
     assert result.stderr == "1 file(s) linted: 2 error(s), 1 warning(s).\n"
+
+
+def test_json_output_stays_json_for_a_number_json_cannot_hold_again() -> None:
+    # 1e400 parses as infinity: shown as JSON again it would print Infinity, which no JSON parser takes.
+    text = (CASES / "clean-change-event" / "webhook.yaml").read_text()
+    assert '"summary": "' in text
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "webhook.yaml"
+        path.write_text(text.replace('"summary": "', '"n": 1e400, "summary": "', 1))
+        result = subprocess.run([sys.executable, str(ROOT / "generate.py"), "lint", str(path), "--format", "json",
+                                 "--show-requests"], capture_output=True, text=True, timeout=60)
+    def refuse(constant: str) -> None:
+        raise ValueError(constant)
+    output = json.loads(result.stdout, parse_constant=refuse)
+    assert output["requests"] and all("1e400" in r["body"] for r in output["requests"] if r["body"])

@@ -143,9 +143,11 @@ class Simulation:
 
     @property
     def leaves_task_open(self) -> bool:
-        """More ``.started`` than ``.finished`` go back: the shipyard-controller waits forever."""
+        """As many ``.started`` as ``.finished`` do not go back: the shipyard-controller finishes a task when
+        the two counts are equal and above zero, so it waits forever (or, with ``.finished`` alone, ends
+        the task when another service's ``.started`` makes the counts meet)."""
         started = sum(e.endswith(".started") for e in self.sent_back)
-        return started > len(self.sent_back) - started
+        return started != len(self.sent_back) - started
 
 
 # --------------------------------------------------------------------------------------------------
@@ -383,12 +385,24 @@ def _verify_beta_request(request: Request) -> None:
             raise DecodeError(_INVALID + "webhook request header or value empty")
 
 
+def _check_directives(text: str) -> None:
+    """yaml.v3 reads YAML 1.1 only: a `%YAML 1.2` directive (which PyYAML accepts) makes Keptn skip the file."""
+    for line in text.split("\n"):
+        if line.startswith("---"):
+            return
+        words = line.split()
+        if words[:1] == ["%YAML"] and words[1:2] != ["1.1"]:
+            raise DecodeError("yaml: found incompatible YAML document")
+
+
 def decode(text: str) -> WebhookConfig:
     """Parse and validate a webhook.yaml as ``lib.DecodeWebHookConfigYAML`` does, or raise DecodeError.
 
     One bad entry invalidates the whole file, as in Keptn. YAML syntax errors carry PyYAML's wording
     (Keptn's would be yaml.v3's); type errors and the Keptn checks carry Keptn's exact text.
     """
+    if text.startswith("%") or "\n%" in text.partition("\n---")[0]:
+        _check_directives(text)
     try:
         node = next(iter(yaml.compose_all(text, Loader=_Loader)), None)
     except yaml.MarkedYAMLError as exc:
