@@ -385,6 +385,47 @@ def _verify_beta_request(request: Request) -> None:
             raise DecodeError(_INVALID + "webhook request header or value empty")
 
 
+def _is_merge(node: yaml.Node) -> bool:
+    """yaml.v3's isMerge: a plain `<<` key (or one tagged !!merge)."""
+    return (isinstance(node, yaml.ScalarNode) and node.value == "<<"
+            and (node.tag in ("!implicit", "!", _TAG_PREFIX + "merge") and not node.style))
+
+
+def _merged(node: yaml.Node, done: dict[int, yaml.Node]) -> yaml.Node:
+    """The node with yaml.v3's merge keys applied: a mapping's own keys first, then those of the mapping (or
+    of each mapping of the sequence, in order) given to `<<` that it does not have yet. A mapping with two
+    `<<` keys is left as it is, for the duplicate-key check to refuse."""
+    if id(node) in done:  # an alias: the same node object, merged once
+        return done[id(node)]
+    if isinstance(node, yaml.SequenceNode):
+        result: yaml.Node = yaml.SequenceNode(node.tag, [], node.start_mark, node.end_mark, node.flow_style)
+        done[id(node)] = result
+        result.value = [_merged(item, done) for item in node.value]
+        return result
+    if not isinstance(node, yaml.MappingNode):
+        return node
+    merges = [value for key, value in node.value if _is_merge(key)]
+    result = yaml.MappingNode(node.tag, [], node.start_mark, node.end_mark, node.flow_style)
+    done[id(node)] = result
+    if len(merges) != 1:
+        result.value = [(key, _merged(value, done)) for key, value in node.value]
+        return result
+    pairs = [(key, _merged(value, done)) for key, value in node.value if not _is_merge(key)]
+    sources = merges[0].value if isinstance(merges[0], yaml.SequenceNode) else [merges[0]]
+    seen = {key.value for key, _ in pairs if isinstance(key, yaml.ScalarNode)}
+    for source in sources:
+        source = _merged(source, done)
+        if not isinstance(source, yaml.MappingNode):
+            raise DecodeError("yaml: map merge requires map or sequence of maps as the value")
+        for key, value in source.value:
+            if not isinstance(key, yaml.ScalarNode) or key.value not in seen:
+                pairs.append((key, value))
+                if isinstance(key, yaml.ScalarNode):
+                    seen.add(key.value)
+    result.value = pairs
+    return result
+
+
 def _check_directives(text: str) -> None:
     """yaml.v3 reads YAML 1.1 only: a `%YAML 1.2` directive (which PyYAML accepts) makes Keptn skip the file."""
     for line in text.split("\n"):
@@ -411,6 +452,8 @@ def decode(text: str) -> WebhookConfig:
         raise DecodeError(f"yaml: {line}{exc.problem or exc.context}") from None
     except yaml.YAMLError as exc:
         raise DecodeError(f"yaml: {exc}") from None
+    if node is not None and "<<" in text:
+        node = _merged(node, {})
     decoder = _YamlV3()
     root = decoder.decode(node, _CONFIG) if node is not None else None
     if decoder.errors:

@@ -776,3 +776,27 @@ def test_yaml_v3_reads_yaml_1_1_only() -> None:
         decode("%YAML 1.2\n---\n" + base)
     with pytest.raises(DecodeError, match="^yaml: found incompatible YAML document$"):
         decode("# a comment first\n%YAML 1.2\n---\n" + base)
+
+
+def _merge_file(headers: str) -> str:
+    return "\n".join([
+        f"apiVersion: {API_V1BETA1}", "kind: WebhookConfig", "spec:", "  webhooks:",
+        "    - type: sh.keptn.event.evaluation.finished", f"      subscriptionID: {SUB}",
+        "      requests:", f"        - url: {URL}", "          method: POST", "          headers:"]) + "\n" + headers
+
+
+def test_merge_keys_apply_as_in_yaml_v3() -> None:
+    # The mapping's own keys win; of several merged mappings, the first that has a key gives it.
+    headers = ("            - &h {key: Content-Type, value: application/json}\n"
+               "            - <<: *h\n"
+               "              key: X-A\n"
+               "            - <<: [{key: X-B}, *h, {value: never}]\n")
+    request = decode(_merge_file(headers)).webhooks[0].requests[0]
+    assert request.headers == (("Content-Type", "application/json"), ("X-A", "application/json"),
+                               ("X-B", "application/json"))
+    with pytest.raises(DecodeError, match="^yaml: map merge requires map or sequence of maps as the value$"):
+        decode(_merge_file("            - <<: [x]\n              key: X-A\n"))
+    quoted = _merge_file('            - {"<<": {key: K, value: V}, key: X-A, value: v}\n')
+    assert decode(quoted).webhooks[0].requests[0].headers == (("X-A", "v"),)  # a quoted << is a key like any
+    with pytest.raises(DecodeError, match='mapping key "<<" already defined'):
+        decode(_merge_file("            - {<<: {key: K}, <<: {value: V}}\n"))
