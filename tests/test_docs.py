@@ -164,6 +164,8 @@ CASES = {
     "invalid option": ("--max-time 10>-o /tmp/x", None, SECRETS),
     "sequence event": ("", {"type": "sh.keptn.event.production.delivery.finished"}, SECRETS),
     "argument too long": ("PAYLOAD>{\"m\": \"" + "x" * 131072 + "\"}", None, SECRETS),
+    "nul from event": ("PAYLOAD>{\"m\": \"{{.data.message}}\"}",
+                       {"data": {**EVENT["data"], "message": "a\u0000b"}}, SECRETS),
 }
 
 

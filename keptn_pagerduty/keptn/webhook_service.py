@@ -54,7 +54,8 @@ DENIED_OPTIONS: tuple[str, ...] = ("-o", "--output", "-F", "--form", "-T", "--up
 REQUIRED_OPTIONS: tuple[str, ...] = ("--fail-with-body",)
 SUPPORTED_METHODS: tuple[str, ...] = ("POST", "PUT", "GET", "HEAD")
 #: The service execs curl with the command's arguments, and Linux takes an argument of at most this many bytes,
-#: its NUL included (MAX_ARG_STRLEN, 32 pages of 4 KiB): a longer body never reaches curl.
+#: its NUL included (MAX_ARG_STRLEN, 32 pages of 4 KiB): a longer body never reaches curl. An argument that
+#: holds a NUL is refused before that, by Go (EINVAL).
 MAX_ARGUMENT_BYTES = 131072
 
 _INVALID = "Webhook configuration invalid: "
@@ -1223,8 +1224,9 @@ def simulate(config: WebhookConfig, webhook: Webhook | None, event: dict, secret
             if str(exc).startswith("panic:"):  # the process dies: nothing more is sent
                 return Simulation(tuple(results), tuple(sent), error=_mask(message, env))
             return fail(message, executed, results, env)
-        if refused_argument(argv):
-            message = f"could not execute request '{command}': fork/exec /usr/bin/curl: argument list too long"
+        if refused_argument(argv) or any("\0" in arg for arg in argv):
+            reason = "invalid argument" if any("\0" in arg for arg in argv) else "argument list too long"
+            message = f"could not execute request '{command}': fork/exec /usr/bin/curl: {reason}"
             results.append(RequestResult(rendered, argv, url, method, body, json_body, _mask(message, env)))
             return fail(message, executed, results, env)
         results.append(RequestResult(rendered, argv, url, method, body, json_body, None))

@@ -800,3 +800,11 @@ def test_merge_keys_apply_as_in_yaml_v3() -> None:
     assert decode(quoted).webhooks[0].requests[0].headers == (("X-A", "v"),)  # a quoted << is a key like any
     with pytest.raises(DecodeError, match='mapping key "<<" already defined'):
         decode(_merge_file("            - {<<: {key: K}, <<: {value: V}}\n"))
+
+
+def test_a_nul_in_an_argument_fails_the_request_as_go_exec_does() -> None:
+    ev = event()
+    ev["data"]["message"] = "a\u0000b"  # from event data: YAML text cannot hold one
+    config = beta('{"m": "{{.data.message}}"}')
+    assert run(config).ok
+    assert error_of(config, ev).endswith(": fork/exec /usr/bin/curl: invalid argument")
