@@ -83,6 +83,7 @@ def _render_text(render: Render) -> str:
     if render.error is not None:
         lines.append(f"Keptn error: {render.error}")
     elif render.body is not None:
-        body = render.body if isinstance(render.body, str) else json.dumps(render.body, indent=2, ensure_ascii=False)
+        shown = render.shown_body
+        body = shown if isinstance(shown, str) else json.dumps(shown, indent=2, ensure_ascii=False)
         lines.append(f"body: {body}")
     return "\n".join(lines) + "\n"

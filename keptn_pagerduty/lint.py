@@ -82,22 +82,25 @@ class Render:
     subscription_id: str
     sample: str
     command: str | None
-    body: object | None
+    body: object | None  # parsed when it is JSON, else the text
     error: str | None
+    text: str | None = None  # the body as Keptn would send it
+
+    @property
+    def shown_body(self) -> object | None:
+        """The body to show: parsed, or its text where JSON cannot hold the parsed body again (1e400 parses
+        as infinity, which would print as Infinity). Worked out only when renders are shown."""
+        if self.text is not None and not isinstance(self.body, str):
+            try:
+                json.dumps(self.body, allow_nan=False)
+            except ValueError:
+                return self.text
+        return self.body
 
     def as_dict(self) -> dict[str, object]:
         return {"file": self.file, "line": self.line, "path": self.path, "webhook": self.webhook,
                 "subscription_id": self.subscription_id, "sample": self.sample, "command": self.command,
-                "body": self.body, "error": self.error}
-
-
-def _as_json(body: object) -> bool:
-    """Whether a parsed body can be shown as JSON again: 1e400 parses as infinity, which prints Infinity."""
-    try:
-        json.dumps(body, allow_nan=False)
-    except ValueError:
-        return False
-    return True
+                "body": self.shown_body, "error": self.error}
 
 
 @dataclass
@@ -927,10 +930,11 @@ class _FileLinter:
     def _record(self, hook: _Hook, sample: Sample, simulation: ws.Simulation) -> None:
         shown = "<secret " + ", ".join(f"{e[1]}/{e[2]}" for e in hook.webhook.env_from) + ">"
         for request, result in zip(hook.requests, simulation.results):
-            body = result.json_body if result.json_body is not None and _as_json(result.json_body) else result.body
+            body = result.json_body if result.json_body is not None else result.body
             self.renders.append(Render(self.name, _start(request.node)[0], format_path(request.path),
                                        hook.webhook.type, hook.webhook.subscription_id, sample.label,
-                                       _mask(result.command, shown), _mask(body, shown), _mask(result.error, shown)))
+                                       _mask(result.command, shown), _mask(body, shown), _mask(result.error, shown),
+                                       _mask(result.body, shown)))
         if not simulation.results:
             self.renders.append(Render(self.name, _start(hook.node)[0], format_path(hook.path), hook.webhook.type,
                                        hook.webhook.subscription_id, sample.label, None, None,

@@ -389,7 +389,7 @@ def _verify_beta_request(request: Request) -> None:
 def _is_merge(node: yaml.Node) -> bool:
     """yaml.v3's isMerge: a plain `<<` key (or one tagged !!merge)."""
     return (isinstance(node, yaml.ScalarNode) and node.value == "<<"
-            and (node.tag in ("!implicit", "!", _TAG_PREFIX + "merge") and not node.style))
+            and (node.tag in (_Loader.DEFAULT_SCALAR_TAG, "!", _TAG_PREFIX + "merge") and not node.style))
 
 
 def _merged(node: yaml.Node, done: dict[int, yaml.Node]) -> yaml.Node:
@@ -1224,8 +1224,9 @@ def simulate(config: WebhookConfig, webhook: Webhook | None, event: dict, secret
             if str(exc).startswith("panic:"):  # the process dies: nothing more is sent
                 return Simulation(tuple(results), tuple(sent), error=_mask(message, env))
             return fail(message, executed, results, env)
-        if refused_argument(argv) or any("\0" in arg for arg in argv):
-            reason = "invalid argument" if any("\0" in arg for arg in argv) else "argument list too long"
+        nul = any("\0" in arg for arg in argv)  # Go refuses it before exec (EINVAL)
+        if nul or refused_argument(argv):
+            reason = "invalid argument" if nul else "argument list too long"
             message = f"could not execute request '{command}': fork/exec /usr/bin/curl: {reason}"
             results.append(RequestResult(rendered, argv, url, method, body, json_body, _mask(message, env)))
             return fail(message, executed, results, env)
