@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 
 from . import events, pagerduty, payload
 from .keptn import gotemplate, webhook_service
+from .keptn.decode_cache import DecodeCache, document
 from .model import Notification, opening_and_closing
 from .payload import RESULTS, SCRIPT_ROUTING_KEY, SEVERITIES
 from .placeholders import kinds
@@ -165,6 +166,7 @@ class Prover:
         self._store = store
         self._cache = cache
         self._decoded: dict[str, object] = {}  # webhook.yaml document -> decoded config, between ready and prove
+        self._decodes = DecodeCache()  # files that differ only in names are decoded once per process
 
     def ready(self, files: list[WebhookFile]) -> bool:
         """False when another process is proving a request these files need (or taking it from the proof cache):
@@ -204,7 +206,7 @@ class Prover:
         problems: list[Problem] = []
         for file in files:
             try:
-                config = self._config(file.text)
+                config = self._config(file)
             except webhook_service.DecodeError as exc:
                 problems.append(Problem(file.output_path, 1, 1, "", f"Keptn would not load this file: {exc}",
                                         "a template in templates/ produces an invalid webhook.yaml; fix the template"))
@@ -217,17 +219,19 @@ class Prover:
 
     def _decode(self, file: WebhookFile):
         try:
-            return self._config(file.text)
+            return self._config(file)
         except webhook_service.DecodeError:
             return None  # prove() reports it
 
-    def _config(self, text: str):
+    def _config(self, file: WebhookFile):
         """The decoded file; files that differ only in their header comment, like a project's files for its
-        stages, are decoded once (an error names the lines of the text it came from: errors are not kept)."""
-        document = _document(text)
-        config = self._decoded.get(document)
+        stages, are decoded once (an error names the lines of the text it came from: errors are not kept),
+        and files that differ only in their project's name and subscription IDs, once per process."""
+        key = document(file.text)
+        config = self._decoded.get(key)
         if config is None:
-            config = self._decoded[document] = webhook_service.decode(text)
+            names = [file.project.name, *(hook.notification.subscription_id for hook in file.webhooks)]
+            config = self._decoded[key] = self._decodes.decode(file.text, names)
         return config
 
     def _cached(self, key: str) -> _ShapeProof | None:
@@ -289,15 +293,6 @@ def _secret_problem(file: WebhookFile, webhook, n: Notification) -> Problem | No
                              "differently (quote it); fix the template",
                              details=(f"output file: {file.output_path}",
                                       f"webhook: {n.event.type} (subscriptionID {n.subscription_id})"))
-
-
-def _document(text: str) -> str:
-    """The text from its first document marker on, when only comment lines come before it: what decides how
-    the file decodes."""
-    head, marker, rest = text.partition("\n---\n")
-    if marker and all(line.startswith("#") for line in head.split("\n")):
-        return marker + rest
-    return text
 
 
 def _shape(config, webhook, n: Notification) -> tuple:

@@ -11,6 +11,7 @@ from keptn_pagerduty import pagerduty, prove
 from keptn_pagerduty.events import is_subscribable
 from keptn_pagerduty.generator import generate, subscriptions
 from keptn_pagerduty.keptn import webhook_service
+from keptn_pagerduty.keptn.decode_cache import DecodeCache, document
 from keptn_pagerduty.preview import simulate_generated
 from keptn_pagerduty.problems import UserError
 
@@ -110,15 +111,28 @@ def test_files_that_differ_only_in_their_header_comment_are_decoded_once(monkeyp
     monkeypatch.setattr(webhook_service, "decode", lambda text: texts.append(text) or real(text))
     result = generate(ROOT / "profiles")
     files = [name for name in result.files if name.endswith("webhook.yaml")]
-    documents = {prove._document(result.files[name].decode()) for name in files}
+    documents = {document(result.files[name].decode()) for name in files}
     assert len(documents) < len(files)  # a project's stage files share their document...
     assert len(texts) == len(documents)  # ...and each document is decoded once
     assert all(text.startswith("# ") for text in texts)  # whole files: errors name their real lines
 
     header = "# a comment\n---\n"
-    assert prove._document(header + "apiVersion: x\n") == "\n---\napiVersion: x\n"
-    assert prove._document("%YAML 1.2\n---\napiVersion: x\n") == "%YAML 1.2\n---\napiVersion: x\n"
-    assert prove._document("apiVersion: x\n---\nkind: y\n") == "apiVersion: x\n---\nkind: y\n"
+    assert document(header + "apiVersion: x\n") == "\n---\napiVersion: x\n"
+    assert document("%YAML 1.2\n---\napiVersion: x\n") == "%YAML 1.2\n---\napiVersion: x\n"
+    assert document("apiVersion: x\n---\nkind: y\n") == "apiVersion: x\n---\nkind: y\n"
+
+
+def test_files_that_differ_only_in_names_are_decoded_once_per_shape(monkeypatch, tmp_path: Path) -> None:
+    from tests.test_parallel import fleet
+
+    folder = fleet(tmp_path / "profiles", 9)  # nine projects, two kinds of settings
+    texts: list[str] = []
+    real = webhook_service.decode
+    monkeypatch.setattr(webhook_service, "decode", lambda text: texts.append(text) or real(text))
+    shared = generate(folder, jobs=1)
+    assert len(shared.projects) == 9 and len(texts) == 2  # a file of each kind; the others are filled in...
+    monkeypatch.setattr(DecodeCache, "decode", lambda self, text, names: real(text))
+    assert generate(folder, jobs=1).files == shared.files  # ... with what decoding each file gives
 
 
 def test_sample_bodies_are_exact_when_a_template_does_more_than_print_names(tmp_path: Path) -> None:

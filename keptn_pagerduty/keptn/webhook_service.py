@@ -443,6 +443,11 @@ def decode(text: str) -> WebhookConfig:
     One bad entry invalidates the whole file, as in Keptn. YAML syntax errors carry PyYAML's wording
     (Keptn's would be yaml.v3's); type errors and the Keptn checks carry Keptn's exact text.
     """
+    return config_of(compose(text))
+
+
+def compose(text: str) -> yaml.Node | None:
+    """The first document's node tree, merge keys applied, as yaml.v3 reads it (None for no document)."""
     if text.startswith("%") or "\n%" in text.partition("\n---")[0]:
         _check_directives(text)
     try:
@@ -455,6 +460,11 @@ def decode(text: str) -> WebhookConfig:
         raise DecodeError(f"yaml: {exc}") from None
     if node is not None and "<<" in text:
         node = _merged(node, {})
+    return node
+
+
+def config_of(node: yaml.Node | None) -> WebhookConfig:
+    """Keptn's structs from a composed file, and DecodeWebHookConfigYAML's checks of them."""
     decoder = _YamlV3()
     root = decoder.decode(node, _CONFIG) if node is not None else None
     if decoder.errors:
