@@ -25,6 +25,7 @@ all unlike each other pays for cutting them and for nothing else.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Iterable
 
@@ -159,16 +160,12 @@ def _collect(node: yaml.Node, key: bool, scalars: dict[int, tuple[yaml.ScalarNod
             _collect(value, key, scalars)
 
 
-def _filled(config: ws.WebhookConfig, put: Callable[[str], str]) -> ws.WebhookConfig:
-    def maybe(text: str | None) -> str | None:
-        return None if text is None else put(text)
-
-    return ws.WebhookConfig(api_version=config.api_version, webhooks=tuple(
-        ws.Webhook(type=put(hook.type), subscription_id=put(hook.subscription_id),
-                   send_finished=hook.send_finished, send_started=hook.send_started,
-                   env_from=tuple((put(a), put(b), put(c)) for a, b, c in hook.env_from),
-                   requests=tuple(ws.Request(url=maybe(r.url), method=r.method,
-                                             headers=tuple((put(k), put(v)) for k, v in r.headers),
-                                             payload=put(r.payload), options=put(r.options), raw=maybe(r.raw))
-                                  for r in hook.requests))
-        for hook in config.webhooks))
+def _filled(value, put: Callable[[str], str]):
+    """`value` (the config, or any part of it) with `put` applied to every text in it."""
+    if type(value) is str:
+        return put(value)
+    if type(value) is tuple:
+        return tuple(_filled(item, put) for item in value)
+    if dataclasses.is_dataclass(value):
+        return type(value)(**{f.name: _filled(getattr(value, f.name), put) for f in dataclasses.fields(value)})
+    return value  # a flag, or None

@@ -28,20 +28,22 @@ spec:
             key: {secret}
       requests:
         - {urlkey}: {url}
-          method: POST
+          method: {method}
           headers:
             - key: Content-Type
               value: {header}
           payload: {payload}
 """
-DEFAULTS = {"directive": "", "urlkey": "url", "api": "webhookconfig.keptn.sh/v1beta1", "comment": "{name}",
+DEFAULTS = {"directive": "", "urlkey": "url", "method": "POST", "api": "webhookconfig.keptn.sh/v1beta1", "comment": "{name}",
             "sid": "5c23ea17-{name}", "secret": "routing-key", "url": "https://events.pagerduty.com/{name}",
             "header": "application/json", "payload": "|-\n            {{\"project\": \"{name}\"}}"}
 # Where a name may sit in a file: each changes how YAML or Keptn reads it in its own way.
 PLACES = {
     "directive": ["", "%YAML 1.1\n", "%YAML 1.2\n"],
     "urlkey": ["url", "URL"],
-    "api": ["webhookconfig.keptn.sh/{name}", "webhookconfig.keptn.sh/v1beta1"],
+    "method": ["POST", "{name}"],
+    "api": ["webhookconfig.keptn.sh/{name}", "webhookconfig.keptn.sh/v1beta1",
+            "webhookconfig.keptn.sh/v1alpha1"],
     "comment": ["{name}", "{name} and {name}", "&{name} *{name} !{name}"],
     "sid": ["{name}", "\"{name}\"", "'{name}'", "x-{name}", "!!str {name}", "!{name} x", "&{name} x",
             "{name} # {name}", ">-\n        {name}\n        {name}"],
@@ -157,3 +159,12 @@ def test_document_drops_only_a_header_of_comment_lines() -> None:
     assert document(header + "apiVersion: x\n") == "\n---\napiVersion: x\n"
     assert document("%YAML 1.2\n---\napiVersion: x\n") == "%YAML 1.2\n---\napiVersion: x\n"
     assert document("apiVersion: x\n---\nkind: y\n") == "apiVersion: x\n---\nkind: y\n"
+
+
+def test_every_text_of_a_request_is_filled_in() -> None:
+    # v1alpha1 requests given as mappings are not checked: a method is taken as it is.
+    chosen = {"api": "webhookconfig.keptn.sh/v1alpha1", "method": "{name}", "sid": "{name}"}
+    got, cache = decoded_after(render("abc", **chosen), render("def", **chosen), ("abc", "def"))
+    assert cache.reused == 1
+    assert got == webhook_service.decode(render("def", **chosen))
+    assert got.webhooks[0].requests[0].method == "def"
