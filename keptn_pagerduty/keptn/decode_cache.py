@@ -26,6 +26,8 @@ all unlike each other pays for cutting them and for nothing else.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import operator
 import re
 from collections.abc import Callable, Iterable
 
@@ -59,6 +61,8 @@ class _Shape:
     def __init__(self, config: ws.WebhookConfig, plain: list[str]) -> None:
         self.config = config
         self.plain = plain
+        self.marked: dict[int, list[int]] = {}  # the parts of `config` that hold markers (see _mark)
+        _mark(config, self.marked)
 
     def fill(self, names: tuple[str, ...]) -> ws.WebhookConfig | None:
         """The config of the file these names make of the shape; None when a name changes what a plain
@@ -70,7 +74,7 @@ class _Shape:
         for value in self.plain:
             if ws._implicit_tag(put(value)) != ws._implicit_tag(value):
                 return None
-        return _filled(self.config, put)
+        return _filled(self.config, put, self.marked)
 
 
 class DecodeCache:
@@ -160,12 +164,38 @@ def _collect(node: yaml.Node, key: bool, scalars: dict[int, tuple[yaml.ScalarNod
             _collect(value, key, scalars)
 
 
-def _filled(value, put: Callable[[str], str]):
-    """`value` (the config, or any part of it) with `put` applied to every text in it."""
+@functools.lru_cache(maxsize=None)
+def _getter(kind: type) -> Callable[[object], tuple]:
+    return operator.attrgetter(*(f.name for f in dataclasses.fields(kind)))
+
+
+def _parts(value: object) -> tuple:
+    """The parts of a tuple, or the fields of a record (each record here has several), in order."""
+    if type(value) is tuple:
+        return value
+    return _getter(type(value))(value) if dataclasses.is_dataclass(value) else ()
+
+
+def _mark(value: object, marked: dict[int, list[int]]) -> bool:
+    """Whether `value` holds a marker; for the tuples and records that do, `marked` gets which of their
+    parts do, by the id of each."""
+    if type(value) is str:
+        return _MARKED in value
+    where = [number for number, part in enumerate(_parts(value)) if _mark(part, marked)]
+    if where:
+        marked[id(value)] = where
+    return bool(where)
+
+
+def _filled(value, put: Callable[[str], str], marked: dict[int, list[int]]):
+    """`value` (the config, or any part of it) with `put` applied to every text in it; parts without a
+    marker are shared as they are (they are immutable)."""
     if type(value) is str:
         return put(value)
-    if type(value) is tuple:
-        return tuple(_filled(item, put) for item in value)
-    if dataclasses.is_dataclass(value):
-        return type(value)(**{f.name: _filled(getattr(value, f.name), put) for f in dataclasses.fields(value)})
-    return value  # a flag, or None
+    where = marked.get(id(value))
+    if where is None:
+        return value
+    parts = list(_parts(value))
+    for number in where:
+        parts[number] = _filled(parts[number], put, marked)
+    return tuple(parts) if type(value) is tuple else type(value)(*parts)
