@@ -7,8 +7,9 @@ pass Keptn's checks, every body must pass PagerDuty's schema, and the behaviour 
 asked for: the right action and severity per result, one dedup key per service so that a passing event
 resolves what a failing one opened, change events to the change endpoint.
 
-Identical requests are proven once: a webhook that sits in several files (one per stage) is decoded from each
-file, but simulated only once per distinct request.
+Identical requests are proven once: a webhook that sits in several files (one per stage) is decoded with its
+file (files alike but for their names once per shape: `keptn.decode_cache`), but simulated only once per
+distinct request.
 """
 
 from __future__ import annotations

@@ -72,7 +72,7 @@ class _Shape:
             return _MARKER.sub(lambda m: names[int(m.group(1))], text) if _MARKED in text else text
 
         for value in self.plain:
-            if ws._implicit_tag(put(value)) != ws._implicit_tag(value):
+            if ws.implicit_tag(put(value)) != ws.implicit_tag(value):
                 return None
         return _filled(self.config, put, self.marked)
 

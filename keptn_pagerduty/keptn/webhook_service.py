@@ -197,17 +197,18 @@ def _resolve_tag(node: yaml.ScalarNode) -> str:
         tag = "!!" + node.tag[len(_TAG_PREFIX):] if node.tag.startswith(_TAG_PREFIX) else node.tag
         if tag not in ("!!int", "!!float", "!!bool", "!!null", "!!timestamp"):
             return "!!str"
-        implicit = _implicit_tag(node.value)
+        implicit = implicit_tag(node.value)
         if implicit == tag or (tag == "!!float" and implicit == "!!int"):
             return tag
         raise DecodeError(f"yaml: cannot decode {implicit} `{node.value}` as a {tag}")
     if node.style:  # quoted, literal or folded: always a string (plain is None, or "" with libyaml)
         return "!!str"
-    return _implicit_tag(node.value)
+    return implicit_tag(node.value)
 
 
 @functools.lru_cache(maxsize=4096)  # keys and short values repeat in every file
-def _implicit_tag(v: str) -> str:
+def implicit_tag(v: str) -> str:
+    """yaml.v3's resolved short tag of a plain scalar with this text."""
     if v in _NULLS:
         return "!!null"
     if v in _BOOLS:
