@@ -97,6 +97,8 @@ def generate(profiles_dir: Path, templates: Path | None = None, jobs: int | None
     project is proven; then, or without `keep_files`, only their digests are kept in memory. With `cache`,
     requests proven by an earlier run are taken from there (`proofcache`).
     """
+    if templates is not None and (unused := render.unused_templates(templates, render.environment(templates))):
+        raise UserError(unused)
     read: dict[str, str] = {}  # digests of the input files by manifest name: each is read once per run
     # The run allocates millions of short-lived, acyclic objects: the cycle collector only costs time here.
     collecting = gc.isenabled()

@@ -63,6 +63,43 @@ def environment(templates: Path | None = None) -> jinja2.Environment:
     return env
 
 
+# The templates the generator renders; a templates folder may hold others only for these to include.
+RENDERED = ("webhook.yaml.j2", "configure-keptn.sh.j2", "send-event.sh.j2", "project-readme.md.j2")
+
+
+def unused_templates(templates: Path, env: jinja2.Environment) -> list[Problem]:
+    """Templates in the overrides folder that nothing renders, includes, imports or extends: a misspelt
+    override (`webhook.yml.j2`) would otherwise leave the bundled template in use without a word. Hidden
+    files (an editor's lock file) are left alone, and so is every file when a template names another one
+    only as it renders (`{% include name %}`)."""
+    import jinja2  # noqa: PLC0415
+    import jinja2.meta  # noqa: PLC0415
+
+    used: set[str] = set()
+    waiting = list(RENDERED)
+    while waiting:
+        name = waiting.pop()
+        if name in used:
+            continue
+        used.add(name)
+        try:
+            source = env.loader.get_source(env, name)[0] if env.loader is not None else ""
+            named = list(jinja2.meta.find_referenced_templates(env.parse(source)))
+        except (jinja2.TemplateError, UnicodeDecodeError):
+            continue  # rendering reports it, with its place
+        if None in named:
+            return []
+        waiting.extend(name for name in named if isinstance(name, str))
+    problems = []
+    for path in sorted(templates.rglob("*.j2")):
+        name = path.relative_to(templates).as_posix()
+        if name not in used and not any(part.startswith(".") for part in name.split("/")):
+            problems.append(Problem(str(path), message="no template renders, includes, imports or extends this one",
+                                    hint="name an override as the template it replaces (" + ", ".join(RENDERED)
+                                         + "), or move the file out of the templates folder"))
+    return problems
+
+
 # Made once: json.dumps with an option makes an encoder on every call, and templates quote values in every file.
 _JSON = json.JSONEncoder(ensure_ascii=False)
 

@@ -85,3 +85,34 @@ def test_a_broken_template_given_with_templates_is_a_located_error(tmp_path: Pat
     [problem] = caught.value.problems
     assert problem.message.startswith(message), problem.message
     assert problem.file.endswith("project-readme.md.j2") and problem.line == line
+
+
+def test_a_template_that_nothing_renders_is_an_error(tmp_path: Path) -> None:
+    templates = tmp_path / "templates"
+    (templates / "parts").mkdir(parents=True)
+    (templates / "webhook.yml.j2").write_text("misspelt: the bundled webhook.yaml.j2 would be used\n")
+    (templates / "project-readme.md.j2").write_text('{% include "parts/footer.j2" %}\n')
+    (templates / "parts" / "footer.j2").write_text("included: used\n")
+    (templates / "parts" / "old.j2").write_text("kept for later: not used\n")
+    (templates / ".#webhook.yaml.j2").write_text("an editor's lock file\n")
+    with pytest.raises(UserError) as raised:
+        generate(ROOT / "profiles", templates)
+    assert [(p.file, p.message) for p in raised.value.problems] == [
+        (str(templates / name), "no template renders, includes, imports or extends this one")
+        for name in ("parts/old.j2", "webhook.yml.j2")]
+    assert "webhook.yaml.j2" in raised.value.problems[0].hint
+
+    (templates / "parts" / "old.j2").unlink()
+    (templates / "webhook.yml.j2").rename(templates / "webhook.yaml.j2")
+    (templates / "webhook.yaml.j2").write_text((ROOT / "templates" / "webhook.yaml.j2").read_text())
+    assert generate(ROOT / "profiles", templates).files  # every template is used now
+
+
+def test_templates_named_only_as_they_render_leave_every_file_alone(tmp_path: Path) -> None:
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    bundled = (ROOT / "templates" / "project-readme.md.j2").read_text()
+    (templates / "project-readme.md.j2").write_text('{% set part = "footer" %}{% include part + ".j2" %}' + bundled)
+    (templates / "footer.j2").write_text("\n")
+    (templates / "other.j2").write_text("not named anywhere, but a name worked out while rendering might be it\n")
+    assert generate(ROOT / "profiles", templates).files
