@@ -232,7 +232,7 @@ class Prover:
         config = self._decoded.get(key)
         if config is None:
             names = [file.project.name, *(hook.notification.subscription_id for hook in file.webhooks)]
-            config = self._decoded[key] = self._decodes.decode(file.text, names)
+            config = self._decoded[key] = self._decodes.decode(file.text, names, key)
         return config
 
     def _cached(self, key: str) -> _ShapeProof | None:

@@ -131,7 +131,7 @@ def test_files_that_differ_only_in_names_are_decoded_once_per_shape(monkeypatch,
     monkeypatch.setattr(webhook_service, "decode", lambda text: texts.append(text) or real(text))
     shared = generate(folder, jobs=1)
     assert len(shared.projects) == 9 and len(texts) == 2  # a file of each kind; the others are filled in...
-    monkeypatch.setattr(DecodeCache, "decode", lambda self, text, names: real(text))
+    monkeypatch.setattr(DecodeCache, "decode", lambda self, text, names, body=None: real(text))
     assert generate(folder, jobs=1).files == shared.files  # ... with what decoding each file gives
 
 

@@ -85,9 +85,10 @@ class DecodeCache:
         self._limit = limit  # shapes remembered: each holds a file's text and its decoding
         self.reused = 0  # files decoded by filling in a shape
 
-    def decode(self, text: str, names: Iterable[str]) -> ws.WebhookConfig:
-        """Raise `webhook_service.DecodeError` as `decode` does (then always from decoding the file itself)."""
-        cut = _cut(document(text), names)
+    def decode(self, text: str, names: Iterable[str], body: str | None = None) -> ws.WebhookConfig:
+        """Raise `webhook_service.DecodeError` as `decode` does (then always from decoding the file itself).
+        `body` is `document(text)`, when the caller has it already."""
+        cut = _cut(document(text) if body is None else body, names)
         if cut is None:
             return ws.decode(text)
         shape, found = cut
@@ -110,10 +111,13 @@ def _cut(text: str, names: Iterable[str]) -> tuple[str, tuple[str, ...]] | None:
     so that alike files give one shape); None when there is nothing to cut."""
     if _MARKED in text:
         return None
-    found = [name for name in dict.fromkeys(names) if _NAME.match(name) and name in text]
-    if not found:
+    first: dict[str, int] = {}
+    for name in dict.fromkeys(names):
+        if _NAME.match(name) and (at := text.find(name)) >= 0:
+            first[name] = at
+    if not first:
         return None
-    found.sort(key=text.find)
+    found = sorted(first, key=first.__getitem__)
     shape = text
     for number, name in sorted(enumerate(found), key=lambda pair: -len(pair[1])):  # a name within a longer one
         shape = shape.replace(name, f"{_MARKED}{number}Z")
