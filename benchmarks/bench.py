@@ -31,6 +31,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import resource
 import shutil
 import signal
@@ -719,6 +720,54 @@ def cprofile(size: int, workdir: Path, top: int, log) -> None:
     log(f"profile kept at {kept} (python -m pstats {kept})")
 
 
+def _one_process_main(argv: list[str]) -> None:
+    """Helper mode: run the CLI in this process, making the whole fleet in it (no worker processes), so that
+    callgrind counts every instruction of the run in one process."""
+    sys.path.insert(0, str(ROOT))
+    os.chdir(ROOT)
+    from keptn_pagerduty import cli as kp_cli, generator  # noqa: PLC0415
+
+    generator._jobs = lambda *args, **kwargs: 1
+    try:
+        kp_cli.main(argv, prog_name="generate.py", standalone_mode=False)
+    except SystemExit as exc:
+        sys.exit(exc.code)
+
+
+_COLLECTED = re.compile(r"^==\d+== Collected : (\d+)$", re.MULTILINE)
+
+
+def collected(stderr: str) -> int | None:
+    """The instructions callgrind counted, from its report; None unless it ran exactly one process."""
+    found = _COLLECTED.findall(stderr)
+    return int(found[0]) if len(found) == 1 else None
+
+
+def instructions(size: int, workdir: Path, timeout: float, log) -> int:
+    """Instructions of one full generate of `size` profiles in one process, proof cache off, counted by
+    callgrind: unlike wall and CPU time, the same for the same code and input whatever the machine is doing
+    (hash seed fixed; the kernel's work of creating files is not counted)."""
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        raise SystemExit("--instructions needs valgrind (Debian's package valgrind)")
+    base = workdir / f"instructions-{size}"
+    write_fleet(base / "profiles", size)
+    argv = [valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
+            str(Path(__file__).resolve()), "--_one_process", str(ROOT), "--", "generate", "--profiles",
+            str(base / "profiles"), "--output", str(base / "output"), "--quiet"]
+    started = time.perf_counter()
+    run = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+                         env={**os.environ, "PYTHONHASHSEED": "0", "KEPTN_PAGERDUTY_CACHE": "off"})
+    count = collected(run.stderr)
+    if run.returncode != 0 or count is None:
+        raise SystemExit(f"--instructions failed:\n{run.stderr[-3000:]}")
+    log(f"instructions counted for {size} profiles in {time.perf_counter() - started:.0f} s under callgrind")
+    print(f"\n--- instructions of a full generate of {size} profiles (one process, proof cache off, callgrind): "
+          f"{count:,} ---")
+    shutil.rmtree(base, ignore_errors=True)
+    return count
+
+
 def importtime(top: int) -> None:
     run = subprocess.run([sys.executable, "-X", "importtime", str(GENERATE_PY), "--help"], cwd=ROOT,
                          capture_output=True, text=True, check=True)
@@ -741,9 +790,10 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     global ROOT, GENERATE_PY
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that temporary folders and children go too
-    if argv[:1] in (["--_measure"], ["--_phases"]):
+    helpers = {"--_measure": _measure_main, "--_phases": _phases_main, "--_one_process": _one_process_main}
+    if argv[:1] and argv[0] in helpers:
         ROOT = Path(argv[1])
-        (_measure_main if argv[0] == "--_measure" else _phases_main)(argv[3:])
+        helpers[argv[0]](argv[3:])
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -757,6 +807,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cprofile", action="store_true",
                         help="also run cProfile on one generate of the 1,000 fleet (or the largest size below it)")
     parser.add_argument("--importtime", action="store_true", help="also show `-X importtime generate.py --help`")
+    parser.add_argument("--instructions", action="store_true",
+                        help="also count the instructions of a full generate in one process with callgrind (slow: "
+                             "minutes for 1,000 profiles), for the largest size up to 1,000")
     parser.add_argument("--phases", action="store_true",
                         help="also time the main functions of one generate and one check of the 1,000 fleet "
                              "(or the largest size below it), in-process, without profiler overhead")
@@ -844,6 +897,8 @@ def main(argv: list[str] | None = None) -> None:
         below = [s for s in sizes if s <= 1000] or [min(sizes)]
         if args.phases:
             extra["phases"] = {str(max(below)): phases(max(below), workdir, args.timeout, log)}
+        if args.instructions:
+            extra["instructions"] = {str(max(below)): instructions(max(below), workdir, args.timeout * 100, log)}
         save(extra)
         if args.json_path:
             log(f"wrote {args.json_path}")

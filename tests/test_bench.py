@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
 import subprocess
 import sys
@@ -46,3 +47,24 @@ def test_a_run_over_a_tiny_fleet_measures_every_step(tmp_path: Path) -> None:
     assert "Speed probe" in run.stdout
     assert re.search(r"^ +3 generate +\d+\.\d\d s \(\d+ ms\)$", run.stdout, re.M), run.stdout  # a run beside its probe
     assert [p.name for p in tmp_path.iterdir()] == ["results.json"]  # its temporary folder is gone
+
+
+def test_the_one_process_helper_runs_generate(tmp_path: Path) -> None:
+    # What --instructions runs under callgrind (itself too slow for a test: half a minute for two profiles;
+    # `collected` refuses a report of more than one process, so workers forked by mistake fail that run).
+    bench = _bench_module()
+    bench.write_fleet(tmp_path / "profiles", 120)  # a size that forks workers in a normal run
+    run = subprocess.run([sys.executable, str(BENCH), "--_one_process", str(ROOT), "--", "generate", "--profiles",
+                          str(tmp_path / "profiles"), "--output", str(tmp_path / "output"), "--quiet"],
+                         capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "KEPTN_PAGERDUTY_CACHE": "off"})
+    assert run.returncode == 0, run.stderr
+    assert len(list((tmp_path / "output").glob("fleet-*/README.md"))) == 120
+
+
+def test_the_instruction_count_is_read_from_callgrinds_report() -> None:
+    bench = _bench_module()
+    report = "==25219== Events    : Ir\n==25219== Collected : 1720062299\n==25219==\n==25219== I   refs:      1,720\n"
+    assert bench.collected(report) == 1720062299
+    assert bench.collected(report + "==25220== Collected : 5\n") is None  # a second process: not one run
+    assert bench.collected("valgrind: command not found\n") is None
