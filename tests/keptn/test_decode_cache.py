@@ -168,3 +168,12 @@ def test_every_text_of_a_request_is_filled_in() -> None:
     assert cache.reused == 1
     assert got == webhook_service.decode(render("def", **chosen))
     assert got.webhooks[0].requests[0].method == "def"
+
+
+def test_the_cache_remembers_a_bounded_number_of_shapes() -> None:
+    cache = DecodeCache(limit=1)
+    kinds = [{}, {"header": "text/plain"}]  # two shapes
+    for name in ("abc", "def", "ghi"):
+        for chosen in kinds:
+            assert cache.decode(render(name, **chosen), [name]) == webhook_service.decode(render(name, **chosen))
+    assert cache.reused == 2  # the first shape's later files; the second shape was never kept
