@@ -9,8 +9,8 @@ its own names put back in, where the shape shows that this is what yaml.v3 and K
 - names are neutral text, `[a-z0-9][a-z0-9-]*`, as the markers are `[A-Z0-9]`: no quote, escape, colon,
   hash, space or line break, nothing a YAML scanner reads as more than the letters of a scalar, and neither
   starts with what starts an indicator or a document marker;
-- the shape decodes without an error (so no marker is in the API version or a method, which Keptn compares
-  with fixed values; its other checks are for empty values, and a name is never empty);
+- the shape decodes without an error (so no marker is in the API version or a v1beta1 method, which Keptn
+  compares with fixed values; its other checks are for empty values, and a name is never empty);
 - every marker of the shape is either inside the value of a scalar or on a line that is a comment and
   nothing else: the markers of the values and of the comment lines add up to the markers of the text, so
   none is in an anchor, an alias, a tag or a directive. No scalar that holds one is a mapping key (keys are
