@@ -2509,15 +2509,20 @@ def _keptn_data(data: Any) -> Any:
 
 
 class Template:
-    """A parsed template; immutable, so one parse serves any number of executions."""
+    """A parsed template; immutable, so one parse serves any number of executions.
 
-    __slots__ = ("name", "text", "root", "_memo_keys")
+    A template `shared` with another (see `_parse_shared`) has that one's nodes, its own texts: its output is
+    its own, but the places its errors name are the other's.
+    """
 
-    def __init__(self, name: str, text: str, root: _ListNode) -> None:
+    __slots__ = ("name", "text", "root", "_memo_keys", "shared")
+
+    def __init__(self, name: str, text: str, root: _ListNode, shared: bool = False) -> None:
         self.name = name
         self.text = text
         self.root = root
         self._memo_keys: list[str | None] | None = None
+        self.shared = shared
 
     def execute(self, data: object, memo: Memo | None = None, data_key: object = None) -> str:
         """Render with data as Go would; raises TemplateError with Go's message on failure.
@@ -2611,4 +2616,95 @@ _parse_cached = functools.lru_cache(maxsize=4096)(parse)
 
 def render(text: str, data: object, name: str = "", memo: Memo | None = None, data_key: object = None) -> str:
     """Parse (cached) and execute: what Keptn's ParseTemplate returns, or its error."""
-    return _parse_cached(text, name).execute(data, memo, data_key)
+    template = _parse_text(text, name)
+    try:
+        return template.execute(data, memo, data_key)
+    except TemplateError:
+        if not template.shared:
+            raise
+    return _parse_cached(text, name).execute(data, memo, data_key)  # raises again, naming its own places
+
+
+# Templates that differ only in their text outside actions (requests that differ in a literal, say) parse into
+# one tree but for their text nodes: a tree is parsed once per sequence of actions, and each template of the
+# sequence gets a copy with its own texts (`_parse_shared`). By the sequence: the parsed template, and its
+# text nodes in the order of the text.
+_SHARED: dict[tuple, tuple[Template, list[_TextNode]]] = {}
+_SHARED_LIMIT = 4096
+
+
+def _parse_shared(text: str, name: str) -> Template:
+    """`parse`, or a template shared with one parsed before (see Template): the lexer reads text up to each
+    `{{` and nothing else in it, so with the same actions in the same order (their text taken to the first
+    `}}`), and texts that are empty after trimming in the same places, the parse gives the same nodes but
+    for the texts. That the actions end where taken is checked when the tree is first parsed: its text nodes
+    must be the texts between them, trimmed as the lexer trims them."""
+    cut = _actions_and_texts(text)
+    if cut is None:
+        return _parse_cached(text, name)
+    actions, texts = cut
+    key = (name, actions, tuple(bool(t) for t in texts))
+    entry = _SHARED.get(key)
+    if entry is None:
+        template = _parse_cached(text, name)
+        nodes = sorted(_text_nodes(template.root), key=lambda node: node.pos)
+        if [node.text for node in nodes] == [t for t in texts if t] and len(_SHARED) < _SHARED_LIMIT:
+            _SHARED[key] = (template, nodes)
+        return template
+    template, nodes = entry
+    if template.text == text:
+        return template
+    own = dict(zip(map(id, nodes), (t for t in texts if t)))
+    return Template(name, text, _with_texts(template.root, own), shared=True)
+
+
+_parse_text = functools.lru_cache(maxsize=4096)(_parse_shared)  # a text is cut at its actions once
+
+
+def _actions_and_texts(text: str) -> tuple[tuple[str, ...], list[str]] | None:
+    """The actions of `text`, each from `{{` to the first `}}`, and the texts around them as the lexer
+    trims them (`{{- ` and ` -}}`); None for a text without actions or with an action left open."""
+    actions: list[str] = []
+    texts: list[str] = []
+    start = 0
+    while (opening := text.find("{{", start)) >= 0:
+        closing = text.find("}}", opening + 2)
+        if closing < 0:
+            return None
+        texts.append(text[start:opening])
+        actions.append(text[opening:closing + 2])
+        start = closing + 2
+    if not actions:
+        return None
+    texts.append(text[start:])
+    for number, action in enumerate(actions):
+        if _has_left_trim(action, 2):
+            texts[number] = texts[number].rstrip(_SPACE_CHARS)
+        if len(action) >= 4 and _has_right_trim(action, len(action) - 4):
+            texts[number + 1] = texts[number + 1].lstrip(_SPACE_CHARS)
+    return tuple(actions), texts
+
+
+def _text_nodes(node: _Node) -> list[_TextNode]:
+    if type(node) is _TextNode:
+        return [node]
+    if type(node) is _ListNode:
+        return [found for child in node.nodes for found in _text_nodes(child)]
+    if isinstance(node, _BranchNode):
+        return _text_nodes(node.list) + (_text_nodes(node.else_list) if node.else_list is not None else [])
+    return []
+
+
+def _with_texts(node: _Node, own: dict[int, str]) -> _Node:
+    """The tree with the texts of `own` (by the id of each text node) in its text nodes; the rest is shared."""
+    if type(node) is _TextNode:
+        return _TextNode(node.pos, own[id(node)])
+    if type(node) is _ListNode:
+        copy = _ListNode(node.pos)
+        copy.nodes = [_with_texts(child, own) for child in node.nodes]
+        return copy
+    if isinstance(node, _BranchNode):
+        else_list = node.else_list
+        return type(node)(node.pos, node.line, node.pipe, _with_texts(node.list, own),
+                          None if else_list is None else _with_texts(else_list, own))
+    return node
