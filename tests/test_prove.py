@@ -116,11 +116,6 @@ def test_files_that_differ_only_in_their_header_comment_are_decoded_once(monkeyp
     assert len(texts) == len(documents)  # ...and each document is decoded once
     assert all(text.startswith("# ") for text in texts)  # whole files: errors name their real lines
 
-    header = "# a comment\n---\n"
-    assert document(header + "apiVersion: x\n") == "\n---\napiVersion: x\n"
-    assert document("%YAML 1.2\n---\napiVersion: x\n") == "%YAML 1.2\n---\napiVersion: x\n"
-    assert document("apiVersion: x\n---\nkind: y\n") == "apiVersion: x\n---\nkind: y\n"
-
 
 def test_files_that_differ_only_in_names_are_decoded_once_per_shape(monkeypatch, tmp_path: Path) -> None:
     from tests.test_parallel import fleet
