@@ -38,9 +38,8 @@ def unchanged(profiles_dir: Path, output_dir: Path, templates: Path | None = Non
         outcome = write.verify(output_dir, digests)
     except ValueError:  # a hand-edited manifest naming a path outside the folder: generate and compare instead
         return None
-    orphans = manifest.get("not_generated") or []
-    if orphans:  # files an earlier run made that no profile makes now (kept without --prune): not current
-        left = set(orphans) if isinstance(orphans, list) else set()
+    left = write.not_generated(manifest)
+    if left:  # files an earlier run made that no profile makes now (kept without --prune): not current
         outcome.extra = sorted(left.intersection(outcome.unchanged + outcome.stale))
         outcome.unchanged = [name for name in outcome.unchanged if name not in left]
         outcome.stale = [name for name in outcome.stale if name not in left]

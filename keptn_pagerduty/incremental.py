@@ -82,8 +82,7 @@ def plan(found: list[Path], root: Path, base: str, digests: dict[str, str]) -> P
     by_project: dict[str, dict[str, dict]] = {}
     for name, entry in recorded.items():
         by_project.setdefault(entry["project"], {})[name] = entry
-    orphans = manifest.get("not_generated")
-    orphans = {name for name in orphans if isinstance(name, str)} if isinstance(orphans, list) else set()
+    orphans = write.not_generated(manifest)
     files_by_project: dict[str, dict[str, str]] = {}
     for name, digest in files.items():
         if name not in orphans:  # owned, but no longer generated: never kept as if it were

@@ -71,6 +71,12 @@ def read_manifest_data(root: Path) -> dict:
     return data if isinstance(data, dict) else {}
 
 
+def not_generated(manifest: dict) -> set[str]:
+    """The files a manifest (`read_manifest_data`) names as owned but made by no profile any more."""
+    names = manifest.get("not_generated")
+    return {name for name in names if isinstance(name, str)} if isinstance(names, list) else set()
+
+
 def read_manifest(root: Path) -> set[str]:
     """The files the generator owns in `root` (a name that would leave the folder owns nothing)."""
     files = read_manifest_data(root).get("files", {})

@@ -199,6 +199,17 @@ def test_a_hand_edited_manifest_is_never_trusted_and_never_a_traceback(tmp_path:
     assert unchanged(profiles, output).current
 
 
+def test_a_hand_edited_list_of_files_no_profile_makes_is_read_as_names_only(tmp_path: Path) -> None:
+    # With the inputs unchanged, `check` answers from the manifest alone: entries that are no names count
+    # for nothing.
+    profiles, output = generated_tree(tmp_path)
+    manifest = json.loads((output / MANIFEST).read_text())
+    manifest["not_generated"] = [["a list"], {"not": "a name"}, 3]
+    (output / MANIFEST).write_text(json.dumps(manifest))
+    outcome = unchanged(profiles, output)
+    assert outcome is not None and outcome.extra == [] and not outcome.stale
+
+
 def test_a_templates_folder_is_read_through_its_links_without_looping(tmp_path: Path) -> None:
     # Jinja reads `{% include "parts/footer.j2" %}` through a linked folder: so must the fingerprint.
     templates, shared = tmp_path / "templates", tmp_path / "shared-parts"
