@@ -333,7 +333,7 @@ def prove(files: list[WebhookFile]) -> ProofReport:
 
 def _prove_shape(config, webhook, n: Notification) -> _ShapeProof:
     proof = _ShapeProof()
-    secrets = {(env[1], env[2]): PROOF_ROUTING_KEY for env in webhook.env_from}
+    secrets = _stand_in_secrets(webhook)
     dedup_keys: dict[str, str] = {}
     validated: dict[tuple[str, str], list] = {}
     sentinel_webhook = dataclasses.replace(webhook, subscription_id=SENTINELS[3])
@@ -355,6 +355,11 @@ def _prove_shape(config, webhook, n: Notification) -> _ShapeProof:
         exact, error = _exact(config, webhook, _samples(n.event)[0][1], names)
         proof.exact_only = error is not None or exact != _substitute(body, names)
     return proof
+
+
+def _stand_in_secrets(webhook) -> dict[tuple[str, str], str]:
+    """Every secret the webhook reads, holding the proof's routing key (`_secret_problem` checks the names)."""
+    return {(env[1], env[2]): PROOF_ROUTING_KEY for env in webhook.env_from}
 
 
 def _names(n: Notification, original: tuple[str, str]) -> tuple[str, str, str, str]:
@@ -430,7 +435,7 @@ def _exact(config, webhook, text: str, names: tuple[str, ...]) -> tuple[str, str
     """The body Keptn would send for this sample aimed at these names, or its error."""
     event = json.loads(text)
     event["data"].update(zip(("project", "stage", "service"), names))
-    secrets = {(env[1], env[2]): PROOF_ROUTING_KEY for env in webhook.env_from}
+    secrets = _stand_in_secrets(webhook)
     simulation = webhook_service.simulate(config, webhook, event, secrets)
     if simulation.ignored or simulation.error:
         return "", simulation.ignored or simulation.error

@@ -195,18 +195,14 @@ def webhook_files(project: Project, hooks: list[Webhook], env: jinja2.Environmen
             files.setdefault(location, WebhookFile(project, location)).webhooks.append(hook)
     contexts = {id(hook): _webhook_context(hook) for hook in hooks}  # once, for the files of every stage
     result = []
-    try:
-        template = env.get_template("webhook.yaml.j2")
-        for location in sorted(files, key=lambda loc: (loc.branch, loc.path)):
-            file = files[location]
-            file.webhooks.sort(key=lambda h: (h.notification.event.type, h.notification.subscription_id))
-            file.text = template.render(
-                project=project.name, location=location, api_version=project.api_version,
-                sources=sorted({h.notification.profile.file for h in file.webhooks}),
-                webhooks=[contexts[id(hook)] for hook in file.webhooks])
-            result.append(file)
-    except Exception as exc:  # noqa: BLE001  (sorted out by template_error)
-        raise template_error("webhook.yaml.j2", exc) from None
+    for location in sorted(files, key=lambda loc: (loc.branch, loc.path)):
+        file = files[location]
+        file.webhooks.sort(key=lambda h: (h.notification.event.type, h.notification.subscription_id))
+        file.text = _render(env, "webhook.yaml.j2", project=project.name, location=location,
+                            api_version=project.api_version,
+                            sources=sorted({h.notification.profile.file for h in file.webhooks}),
+                            webhooks=[contexts[id(hook)] for hook in file.webhooks])
+        result.append(file)
     return result
 
 
