@@ -62,7 +62,7 @@ class Compiled:
 @lru_cache(maxsize=1)
 def kinds() -> dict[str, dict[str, object]]:
     text = resources.files("keptn_pagerduty").joinpath("data/kinds.yaml").read_text(encoding="utf-8")
-    return yaml.safe_load(text)
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # read at every start-up
 
 
 def json_static(text: str, api_version: str = "v1beta1") -> str:
