@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from . import fingerprint, profiles, write
-from .model import ALNUM_MAP, ALNUM_RUN
+from .keyshape import ALNUM_MAP, ALNUM_RUN
 from .problems import Problem
 from .render import default_templates
 

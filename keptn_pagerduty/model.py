@@ -14,17 +14,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from .events import EventType, UnknownEventType, load_catalogue
+from .keyshape import INTEGRATION_KEY_TOKEN, has_long_run
 from .problems import Problem, UserError
 from .profiles import Profile
 
 # Fixed namespace for subscription ids: uuid5(this, what the subscription covers).
 SUBSCRIPTION_NAMESPACE = uuid.UUID("6f1d5c38-7a51-5b44-9d5e-3c1f0e6b9a27")
-INTEGRATION_KEY_TOKEN = re.compile(r"(?<![A-Za-z0-9])[A-Za-z0-9]{32}(?![A-Za-z0-9])")
-# Every ASCII letter and digit becomes "a", every other byte a space: a run of 32 "a" marks a run of 32
-# letters and digits, and bytes.translate and bytes.find scan megabytes in C instead of matching a regex at
-# every position. UTF-8 keeps ASCII bytes out of its multi-byte characters, so runs are found in its bytes.
-ALNUM_MAP = bytes(0x61 if chr(b).isascii() and chr(b).isalnum() else 0x20 for b in range(256))
-ALNUM_RUN = b"a" * 32
 PER_RUN_FIELDS = ("keptn_context", "id", "time", "triggeredid", "gitcommitid")
 ALERT_ACTIONS = ("resolve", "acknowledge")
 
@@ -132,10 +127,11 @@ def build(profiles: list[Profile]) -> list[Project]:
 def _check_key_shaped_text(profile: Profile) -> list[Problem]:
     """A profile names the secret; a value shaped like the key itself must never reach a generated file."""
     problems: list[Problem] = []
+    if not profile.may_hold_key:  # the bytes of its files rule it out (see keyshape.yaml_may_hold_key)
+        return problems
     # Every match is a run of 32 letters and digits, which JSON text keeps as it is: one C-speed search
     # rules out nearly every profile before the walk that finds where a match is.
-    text = json.dumps(profile.data, ensure_ascii=False, skipkeys=True, default=str)
-    if ALNUM_RUN not in text.encode().translate(ALNUM_MAP):
+    if not has_long_run(json.dumps(profile.data, ensure_ascii=False, skipkeys=True, default=str).encode()):
         return problems
     for path, text in _strings(profile.data, ()):
         if INTEGRATION_KEY_TOKEN.search(text):

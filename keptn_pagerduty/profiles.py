@@ -32,6 +32,7 @@ class Profile:
     origins: dict[PathKey, Origin] = field(default_factory=dict)
     inputs: tuple[Path, ...] = ()  # every file read for it: the profile and the files it extends
     digests: tuple[str, ...] = ()  # the SHA-256 of each of `inputs` as it was read
+    may_hold_key: bool = True  # False: no text of its files is shaped like an integration key (see keyshape)
 
     def origin(self, path: PathKey) -> Origin:
         path = tuple(path)
@@ -277,7 +278,8 @@ class _Loader:
             current = current.parent / parent
             inputs.append(Path(os.path.abspath(current)))
         digests = tuple(self.sources[self.real(path)].digest for path in inputs)
-        profile = Profile(layers[-1].file, data, origins, tuple(inputs), digests)
+        profile = Profile(layers[-1].file, data, origins, tuple(inputs), digests,
+                          any(layer.may_hold_key for layer in [builtin_defaults(), *layers]))
         problems = validate_merged(profile)
         self.problems.extend(problems)
         return None if problems else profile

@@ -15,6 +15,7 @@ from pathlib import Path
 import yaml
 
 from .fingerprint import sha256
+from .keyshape import yaml_may_hold_key
 from .problems import Problem, UserError
 
 Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -50,6 +51,7 @@ class Source:
     data: object
     positions: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
     digest: str = ""  # SHA-256 of the bytes read (`load`): what the manifest records for this input
+    may_hold_key: bool = True  # False: no text read from it is shaped like an integration key (see keyshape)
 
     def position(self, path: PathKey) -> tuple[int, int]:
         """Position of `path`, or of its nearest ancestor that has one."""
@@ -160,6 +162,7 @@ def read_bounded(path: Path) -> bytes:
 def loads(raw: bytes | str, name: str) -> Source:
     try:
         text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        may_hold_key = yaml_may_hold_key(raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogatepass"))
     except UnicodeDecodeError as exc:
         raise UserError([Problem(name, 1, 1, "", f"not UTF-8 text ({exc.reason} at byte {exc.start})",
                                  "save the file as UTF-8")]) from None
@@ -180,7 +183,7 @@ def loads(raw: bytes | str, name: str) -> Source:
         raise UserError([Problem(name, mark.line + 1, mark.column + 1, "", "more than one YAML document in the file",
                                  "keep one profile per file (remove the `---` separator)")])
     if not nodes:
-        return Source(name, None, {(): (1, 1)})
+        return Source(name, None, {(): (1, 1)}, may_hold_key=may_hold_key)
     builder = _Builder(name)
     data = builder.build(nodes[0], ())
-    return Source(name, data, builder.positions)
+    return Source(name, data, builder.positions, may_hold_key=may_hold_key)
