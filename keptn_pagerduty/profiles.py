@@ -108,15 +108,25 @@ def peek_project(path: Path) -> str | None:
             text = yamlsource.read_bounded(path).decode("utf-8").removeprefix("\ufeff")
         except (OSError, ValueError):  # unreadable, not a regular file, not UTF-8: loading reports it
             return None
-        found: dict[str, list[str]] = {}
-        for match in _TOP_LEVEL.finditer(text):
-            found.setdefault(match.group(1), []).append(match.group(3))
-        if len(found.get("project", [])) == 1:
-            return found["project"][0]
-        if "project" in found or len(found.get("extends", [])) != 1:
+        projects, extends = _top_level(text, "project"), _top_level(text, "extends")
+        if len(projects) == 1:
+            return projects[0]
+        if projects or len(extends) != 1:
             return None
-        path = _resolve(path.parent / found["extends"][0])
+        path = _resolve(path.parent / extends[0])
     return None
+
+
+def _top_level(text: str, key: str) -> list[str]:
+    """The values of `key` on top-level lines, as `_TOP_LEVEL` reads them; the regex is tried only where a line
+    starts with the key (C-speed `str.find`), not at every line of every profile of a fleet."""
+    values = []
+    start = text.find(key + ":")
+    while start >= 0:
+        if (start == 0 or text[start - 1] == "\n") and (match := _TOP_LEVEL.match(text, start)):
+            values.append(match.group(3))
+        start = text.find(key + ":", start + 1)
+    return values
 
 
 def printable(name: str) -> str:

@@ -9,9 +9,10 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from keptn_pagerduty import yamlsource
-from keptn_pagerduty.profiles import LoadCache, _Loader, load_profiles
+from keptn_pagerduty.profiles import _TOP_LEVEL, LoadCache, _Loader, _top_level, load_profiles
 from keptn_pagerduty.problems import UserError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -171,3 +172,17 @@ def test_values_are_read_as_text_keys_and_bounded_depth() -> None:
     assert yamlsource.loads(deep, "f.yaml").data is not None  # the limit is on depth, not on what fits below
     with pytest.raises(UserError, match="nested more than 64 levels deep"):
         yamlsource.loads("a: " + "[" * 600 + "]" * 600 + "\n", "f.yaml")
+
+
+_PIECES = ["project:", "extends:", " ", "\n", "\r\n", "x", '"', "'", "#", "a b", "\t", "project: p", "extends: e.yaml",
+           "  project: q", "myproject: z", ":", "\ufeff"]
+
+
+@settings(max_examples=500, derandomize=True)
+@given(st.lists(st.sampled_from(_PIECES), max_size=14).map("".join))
+def test_top_level_lines_are_read_as_the_regex_reads_every_line(text: str) -> None:
+    # The grouping of a fleet's profiles tries the regex only where a line starts with the key.
+    expected: dict[str, list[str]] = {"project": [], "extends": []}
+    for match in _TOP_LEVEL.finditer(text):
+        expected[match.group(1)].append(match.group(3))
+    assert {key: _top_level(text, key) for key in expected} == expected
