@@ -57,7 +57,7 @@ def folder_digest(folder: Path | None) -> str:
     return digest.hexdigest()
 
 
-def relative(path: Path, root: Path) -> str:
+def relative(path: Path | str, root: Path) -> str:
     """A resolved path as the manifest records it: relative to the output folder, never a machine path.
 
     Worked out once per folder (`os.path.relpath` is slow and a fleet's profiles share a folder)."""

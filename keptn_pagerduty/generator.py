@@ -34,9 +34,10 @@ class Generation:
     files: dict[str, bytes] = field(default_factory=dict)  # made in this run, unless they were staged
     made: dict[str, str] = field(default_factory=dict)  # file name -> sha256 of every file made in this run
     projects: list[Project] = field(default_factory=list)  # the model, when made in this process (jobs=1)
-    sources: dict[str, list[tuple[Path, ...]]] = field(default_factory=dict)  # project made -> its profiles' inputs
-    loaded: dict[Path, str] = field(default_factory=dict)  # each input of a project made -> its digest as read
-    unsettled: set[Path] = field(default_factory=set)  # inputs read with different bytes within the run
+    # Input paths as text: they travel back from the workers, and unpickling a Path costs ten times as much.
+    sources: dict[str, list[tuple[str, ...]]] = field(default_factory=dict)  # project made -> its profiles' inputs
+    loaded: dict[str, str] = field(default_factory=dict)  # each input of a project made -> its digest as read
+    unsettled: set[str] = field(default_factory=set)  # inputs read with different bytes within the run
     report: prove.ProofReport = field(default_factory=prove.ProofReport)
     kept: dict[str, str] = field(default_factory=dict)  # file name -> sha256, as the earlier run wrote it
     kept_inputs: incremental.Record = field(default_factory=incremental.Record)
@@ -78,7 +79,7 @@ Progress = Callable[[int, int], None]  # (projects done, projects in all)
 UNSETTLED = "changed while the run read it"
 
 
-def _merge_loaded(result: Generation, loaded: dict[Path, str]) -> None:
+def _merge_loaded(result: Generation, loaded: dict[str, str]) -> None:
     for path, digest in loaded.items():
         if result.loaded.setdefault(path, digest) != digest:
             result.unsettled.add(path)
@@ -174,8 +175,8 @@ class _Part:
 
     files: dict[str, bytes] = field(default_factory=dict)
     made: dict[str, str] = field(default_factory=dict)
-    sources: dict[str, list[tuple[Path, ...]]] = field(default_factory=dict)
-    loaded: dict[Path, str] = field(default_factory=dict)
+    sources: dict[str, list[tuple[str, ...]]] = field(default_factory=dict)
+    loaded: dict[str, str] = field(default_factory=dict)
     unstaged: set[str] = field(default_factory=set)  # files made whose bytes the output folder already held
     problems: list[Problem] = field(default_factory=list)
     simulations: int = 0
@@ -232,8 +233,9 @@ class _Maker:
             output[f"{project.name}/{name}"] = text.encode()
         self.prover.report.proofs.clear()  # the sample bodies now live in the files
         part.problems.extend(find_integration_keys(output))
-        part.sources[project.name] = [p.inputs for p in project.profiles]
-        part.loaded.update((path, digest) for p in project.profiles for path, digest in zip(p.inputs, p.digests))
+        part.sources[project.name] = [tuple(map(os.fspath, p.inputs)) for p in project.profiles]
+        part.loaded.update((os.fspath(path), digest) for p in project.profiles
+                           for path, digest in zip(p.inputs, p.digests))
         if part.problems:
             return
         for name, data in output.items():

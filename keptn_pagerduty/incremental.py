@@ -30,7 +30,7 @@ class Record:
                 "profiles": dict(sorted(self.profiles.items()))}
 
 
-def record_of(project: str, sources: list[tuple[Path, ...]], root: Path) -> dict[str, dict]:
+def record_of(project: str, sources: list[tuple[str, ...]], root: Path) -> dict[str, dict]:
     """The profile entries of a `Record` for one project: each profile's inputs (itself, then what it extends)."""
     return {fingerprint.relative(inputs[0], root): {
         "project": project, "extends": [fingerprint.relative(path, root) for path in inputs[1:]]}
