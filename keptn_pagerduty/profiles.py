@@ -81,15 +81,25 @@ def builtin_defaults() -> Source:
 
 def discover(folder: Path) -> list[Path]:
     """Profiles are the *.yaml/*.yml files of a folder; names starting with `_` are shared files to extend."""
-    files = [p for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and not p.name.startswith("_")]
-    return sorted(files, key=lambda p: p.name)
+    return [folder / name for name in _profile_names(folder)]
 
 
 def discover_resolved(folder: Path) -> list[Path]:
     """`discover` in the resolved folder. A profile that is a link stays the link: what it extends is found
     beside it, where it stands in the profiles folder."""
     base = folder.resolve()
-    return [base / p.name for p in discover(folder)]
+    return [base / name for name in _profile_names(folder)]
+
+
+def _profile_names(folder: Path) -> list[str]:
+    """The profiles' names, sorted; names, not a Path for every entry, as a fleet's folder holds thousands."""
+    return sorted(name for name in os.listdir(folder) if not name.startswith("_") and _suffix(name) in (".yaml", ".yml"))
+
+
+def _suffix(name: str) -> str:
+    """`PurePath(name).suffix`: from the last dot, unless the name starts or ends with it."""
+    dot = name.rfind(".")
+    return name[dot:] if 0 < dot < len(name) - 1 else ""
 
 
 # A top-level `project:` or `extends:` line with a plain or quoted value, read without parsing YAML.

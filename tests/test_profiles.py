@@ -6,13 +6,13 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
+from pathlib import Path, PurePath
 
 import pytest
 from hypothesis import given, settings, strategies as st
 
 from keptn_pagerduty import yamlsource
-from keptn_pagerduty.profiles import _TOP_LEVEL, LoadCache, _Loader, _top_level, load_profiles
+from keptn_pagerduty.profiles import _TOP_LEVEL, LoadCache, _Loader, _suffix, _top_level, load_profiles
 from keptn_pagerduty.problems import UserError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -186,3 +186,9 @@ def test_top_level_lines_are_read_as_the_regex_reads_every_line(text: str) -> No
     for match in _TOP_LEVEL.finditer(text):
         expected[match.group(1)].append(match.group(3))
     assert {key: _top_level(text, key) for key in expected} == expected
+
+
+@settings(max_examples=300, derandomize=True)
+@given(st.text(alphabet="._aylm", max_size=8))
+def test_profile_names_take_the_suffix_as_a_path_does(name: str) -> None:
+    assert _suffix(name) == PurePath(name).suffix
