@@ -102,6 +102,7 @@ def unused_templates(templates: Path, env: jinja2.Environment) -> list[Problem]:
 
 # Made once: json.dumps with an option makes an encoder on every call, and templates quote values in every file.
 _JSON = json.JSONEncoder(ensure_ascii=False)
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))  # a subscription's body, in every configure-keptn.sh
 
 
 def _bytecode_cache() -> jinja2.BytecodeCache | None:
@@ -292,7 +293,7 @@ def project_files(project: Project, files: list[WebhookFile], report, env: jinja
     notifications = sorted(project.notifications, key=lambda n: (n.event.type, n.subscription_id))
     subscriptions = [Record(
         id=n.subscription_id, event=n.event.type,
-        body=json.dumps({"event": n.event.type, "filter": n.filter}, separators=(",", ":")),
+        body=_COMPACT_JSON.encode({"event": n.event.type, "filter": n.filter}),
     ) for n in notifications]
     uploads = [Record(file=f"branches/{f.location.branch}/{f.location.path}", branch=f.location.branch,
                       level=f.location.level, api_path=resource_api_path(project.name, f.location)) for f in files]
