@@ -438,8 +438,7 @@ def _work() -> _Part:
     profiles_dir, groups, templates, jobs, counter, cursor, stage, store, keep, cache, parent = _WORK
     maker = _Maker(templates, stage, store, keep, cache)
     shared = profiles.LoadCache()  # the files that the profiles extend, loaded once per worker
-    size = max(1, min(16, len(groups) // (jobs * 16)))
-    while numbers := _take(cursor, len(groups), size):
+    while numbers := _take(cursor, len(groups), jobs):
         for number in numbers:
             if os.getppid() != parent:
                 _main_gone()
@@ -461,11 +460,16 @@ def _make_group(maker: _Maker, profiles_dir: Path, groups: list[list[Path]], num
         maker.make(project)
 
 
-def _take(cursor, count: int, size: int) -> range:
-    """The next `size` of `count` groups that no worker has taken (empty when none is left): workers take
-    work as they go, so one that meets heavier projects or waits on proofs does not hold the run up."""
+def _take(cursor, count: int, jobs: int) -> range:
+    """The next of `count` groups that no worker has taken (empty when none is left): workers take work as
+    they go, so one that meets heavier projects or waits on proofs does not hold the run up.
+
+    A worker takes a quarter of its share of what is left, at most 16 groups (one lock per group would cost
+    more) and at least one: chunks shrink as the work runs out, so that the workers finish together.
+    """
     with cursor.get_lock():
         start = cursor.value
+        size = max(1, min(16, (count - start) // (4 * jobs)))
         cursor.value = min(count, start + size)
     return range(start, min(count, start + size))
 

@@ -22,15 +22,18 @@ def fleet(folder: Path, size: int) -> Path:
     return folder
 
 
-def test_workers_take_every_group_once_in_chunks() -> None:
+def test_workers_take_every_group_once_in_chunks_that_shrink() -> None:
     import multiprocessing
 
     cursor = multiprocessing.get_context("fork").Value("i", 0)
     taken = []
-    while numbers := _take(cursor, 10, 4):
+    while numbers := _take(cursor, 200, 2):
         taken.append(list(numbers))
-    assert taken == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
-    assert not _take(cursor, 10, 4)
+    assert [n for chunk in taken for n in chunk] == list(range(200))  # each once, in order
+    sizes = [len(chunk) for chunk in taken]
+    assert sizes[:5] == [16, 16, 16, 16, 16]  # a lock per chunk, not per group
+    assert sizes == sorted(sizes, reverse=True) and sizes[-8:] == [1] * 8  # smaller as the work runs out
+    assert not _take(cursor, 200, 2)
 
 
 def test_profiles_are_grouped_by_the_project_they_name(tmp_path: Path) -> None:
