@@ -8,7 +8,6 @@ Keptn's lookup reaches for the events the subscription filter lets through.
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field

@@ -93,7 +93,8 @@ def discover_resolved(folder: Path) -> list[Path]:
 
 def _profile_names(folder: Path) -> list[str]:
     """The profiles' names, sorted; names, not a Path for every entry, as a fleet's folder holds thousands."""
-    return sorted(name for name in os.listdir(folder) if not name.startswith("_") and _suffix(name) in (".yaml", ".yml"))
+    return sorted(name for name in os.listdir(folder)
+                  if not name.startswith("_") and _suffix(name) in (".yaml", ".yml"))
 
 
 def _suffix(name: str) -> str:
