@@ -322,7 +322,8 @@ def project_files(project: Project, files: list[WebhookFile], report, env: jinja
         branches.setdefault(f.location.branch, []).append(f.location.path)
     result["README.md"] = _render(
         env, "project-readme.md.j2", project=project.name, api_version=project.api_version,
-        default_branch=project.default_branch, branches=sorted(branches.items()), rows=rows, secrets=secrets, profiles=sorted({p.file for p in project.profiles}),
+        default_branch=project.default_branch, branches=sorted(branches.items()), rows=rows, secrets=secrets,
+        profiles=sorted({p.file for p in project.profiles}),
         samples={n.subscription_id: report.proofs[n.subscription_id].samples for n in notifications},
         triggered=[r for r in rows if r.triggered])
     return result
