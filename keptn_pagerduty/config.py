@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from .problems import Problem, UserError
+from .problems import Problem, UserError, closest
 
 CONFIG_FILE = "keptn-pagerduty.yaml"
 KEYS = ("profiles", "output", "templates")
@@ -105,9 +105,7 @@ class Settings:
 
 def load_config(path: Path) -> dict[str, Setting]:
     """The settings a config file gives, each with its position; a located `UserError` if it is wrong."""
-    import difflib  # here, not at the top: `--help` and `--version` should not pay for YAML
-
-    from . import yamlsource
+    from . import yamlsource  # here, not at the top: `--help` and `--version` should not pay for YAML
     source = yamlsource.load(path, str(path))
     if source.data is None:
         return {}
@@ -119,8 +117,8 @@ def load_config(path: Path) -> dict[str, Setting]:
     base = path.parent
     for key, value in source.data.items():
         if key not in KEYS:
-            close = difflib.get_close_matches(str(key), KEYS, n=1)
-            hint = f"did you mean `{close[0]}`?" if close else f"the keys are {', '.join(KEYS)}"
+            close = closest(str(key), KEYS)
+            hint = f"did you mean `{close}`?" if close else f"the keys are {', '.join(KEYS)}"
             problems.append(source.problem((key,), f"unknown key `{key}`", hint))
             continue
         if value is None:  # `templates:` with nothing after it: the default

@@ -9,7 +9,6 @@ against Keptn's sources); this module only reads it and answers questions about 
 from __future__ import annotations
 
 import copy
-import difflib
 import functools
 import json
 import re
@@ -20,6 +19,8 @@ from types import MappingProxyType
 from typing import Any
 
 import yaml
+
+from .problems import closest
 
 PREFIX = "sh.keptn.event."
 PHASES = ("triggered", "started", "finished")
@@ -141,11 +142,11 @@ class Catalogue:
             return f"{name!r} is not a task event type sh.keptn.event.<task>.<triggered|started|finished>."
         task, phase = parts
         if phase not in PHASES:
-            close = difflib.get_close_matches(phase, PHASES, n=1)
-            hint = f" Did you mean '{task}.{close[0]}'?" if close else ""
+            close = closest(phase, PHASES)
+            hint = f" Did you mean '{task}.{close}'?" if close else ""
             return f"Unknown phase {phase!r} in {name!r}: the phases are {', '.join(PHASES)}.{hint}"
-        close = difflib.get_close_matches(task, self.tasks, n=1)
-        hint = f" Did you mean '{close[0]}.{phase}'?" if close else ""
+        close = closest(task, self.tasks)
+        hint = f" Did you mean '{close}.{phase}'?" if close else ""
         return (
             f"Unknown task {task!r} in {name!r}.{hint} Known tasks: {known}. A task of your own shipyard"
             " carries common data only: use the generic 'webhook' entry for it."
@@ -318,3 +319,4 @@ def kind_problem(kind: str, value: Any, values: tuple[str, ...] = (), items: str
     else:
         raise ValueError(f"unknown kind {kind!r}")
     return None if ok else f"expected {kind}{' ' + str(list(values)) if values else ''}, got {value!r:.80}"
+

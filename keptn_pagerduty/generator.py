@@ -8,9 +8,11 @@ the output folder itself is touched here, so a failed run cannot change it.
 from __future__ import annotations
 
 import gc
+import mmap
 import os
 import shutil
 import signal
+import struct
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -288,8 +290,7 @@ class _Work(NamedTuple):
     groups: list[list[Path]]
     templates: Path | None
     jobs: int
-    counter: object  # multiprocessing Value: groups done
-    cursor: object  # multiprocessing Value: groups taken
+    counters: _Counters
     stage: write.Staging | None
     store: prove.ProofStore
     keep: bool
@@ -321,9 +322,9 @@ def _parallel(profiles_dir: Path, paths: list[Path], plan: incremental.Plan, roo
         return None  # a new or changed profile joins a project that was to be kept: rare, made in one process
     ordered = [groups[key] for key in sorted(groups)]
     context = multiprocessing.get_context("fork")
-    counter, cursor = context.Value("i", 0), context.Value("i", 0)
+    counters = _Counters(context)
     proofs = tempfile.TemporaryDirectory(prefix="keptn-pagerduty-proofs-")
-    _WORK = _Work(profiles_dir, ordered, templates, jobs, counter, cursor, stage, prove.ProofStore(Path(proofs.name)),
+    _WORK = _Work(profiles_dir, ordered, templates, jobs, counters, stage, prove.ProofStore(Path(proofs.name)),
                   keep, cache, os.getpid())
     workers: list[tuple[multiprocessing.process.BaseProcess, multiprocessing.connection.Connection]] = []
     try:
@@ -335,7 +336,7 @@ def _parallel(profiles_dir: Path, paths: list[Path], plan: incremental.Plan, roo
             send.close()  # the worker's copy is the only one: it ending unheard shows as the end of the pipe
             workers.append((worker, receive))
         try:
-            parts = _collect(workers, lambda: progress and progress(counter.value, len(ordered)), profiles_dir)
+            parts = _collect(workers, lambda: progress and progress(counters.done, len(ordered)), profiles_dir)
         except write.StagedTwice:  # two groups made one project, and both staged its files
             return None
     finally:
@@ -435,16 +436,15 @@ def _worker_signals() -> None:
 
 def _work() -> _Part:
     assert _WORK is not None
-    profiles_dir, groups, templates, jobs, counter, cursor, stage, store, keep, cache, parent = _WORK
+    profiles_dir, groups, templates, jobs, counters, stage, store, keep, cache, parent = _WORK
     maker = _Maker(templates, stage, store, keep, cache)
     shared = profiles.LoadCache()  # the files that the profiles extend, loaded once per worker
-    while numbers := _take(cursor, len(groups), jobs):
+    while numbers := counters.take(len(groups), jobs):
         for number in numbers:
             if os.getppid() != parent:
                 _main_gone()
             _make_group(maker, profiles_dir, groups, number, shared)
-            with counter.get_lock():
-                counter.value += 1
+            counters.finished()
     return maker.done()
 
 
@@ -460,18 +460,39 @@ def _make_group(maker: _Maker, profiles_dir: Path, groups: list[list[Path]], num
         maker.make(project)
 
 
-def _take(cursor, count: int, jobs: int) -> range:
-    """The next of `count` groups that no worker has taken (empty when none is left): workers take work as
-    they go, so one that meets heavier projects or waits on proofs does not hold the run up.
+class _Counters:
+    """The groups the workers have taken and finished, in memory the forked processes share: an anonymous
+    shared mapping and a lock (multiprocessing.Value would first import ctypes, start-up time before the fork
+    that no worker can take over)."""
 
-    A worker takes a quarter of its share of what is left, at most 16 groups (one lock per group would cost
-    more) and at least one: chunks shrink as the work runs out, so that the workers finish together.
-    """
-    with cursor.get_lock():
-        start = cursor.value
-        size = max(1, min(16, (count - start) // (4 * jobs)))
-        cursor.value = min(count, start + size)
-    return range(start, min(count, start + size))
+    _FORMAT = struct.Struct("qq")  # taken, finished
+
+    def __init__(self, context: multiprocessing.context.BaseContext) -> None:
+        self._memory = mmap.mmap(-1, self._FORMAT.size)  # shared: the workers forked later see the same pages
+        self._lock = context.Lock()
+
+    @property
+    def done(self) -> int:
+        """Groups finished (for the progress line)."""
+        return self._FORMAT.unpack_from(self._memory)[1]
+
+    def finished(self) -> None:
+        with self._lock:
+            taken, done = self._FORMAT.unpack_from(self._memory)
+            self._FORMAT.pack_into(self._memory, 0, taken, done + 1)
+
+    def take(self, count: int, jobs: int) -> range:
+        """The next of `count` groups that no worker has taken (empty when none is left): workers take work
+        as they go, so one that meets heavier projects or waits on proofs does not hold the run up.
+
+        A worker takes a quarter of its share of what is left, at most 16 groups (one lock per group would
+        cost more) and at least one: chunks shrink as the work runs out, so that the workers finish together.
+        """
+        with self._lock:
+            start, done = self._FORMAT.unpack_from(self._memory)
+            size = max(1, min(16, (count - start) // (4 * jobs)))
+            self._FORMAT.pack_into(self._memory, 0, min(count, start + size), done)
+        return range(start, min(count, start + size))
 
 
 def subscriptions(projects: list[Project]) -> dict[str, dict]:

@@ -6,6 +6,7 @@ to show them (text or JSON) and which exit code they mean.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 
@@ -59,3 +60,12 @@ class UserError(Exception):
 
 class PartlyWritten(UserError):
     """A run that failed after some files had moved into place (a folder that refused a file halfway)."""
+
+
+def closest(word: str, possibilities: Sequence[str]) -> str | None:
+    """The possibility a mistyped `word` most likely meant, for a "did you mean" hint; None if none is close.
+    difflib is imported on a mistake only: every run would pay for it at start-up."""
+    import difflib  # noqa: PLC0415
+
+    found = difflib.get_close_matches(word, possibilities, n=1)
+    return found[0] if found else None

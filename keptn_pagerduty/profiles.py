@@ -6,7 +6,6 @@ of them. The result is plain data plus a map from each value's path to where it 
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 import re
@@ -16,7 +15,7 @@ from importlib import resources
 from pathlib import Path
 
 from . import schemacheck, yamlsource
-from .problems import Problem, UserError
+from .problems import Problem, UserError, closest
 from .yamlsource import PathKey, Source, format_path
 
 BUILTIN = "built-in defaults"
@@ -371,17 +370,17 @@ def _schema_problem(error, locate) -> Problem:  # error: jsonschema.ValidationEr
         allowed = sorted(error.schema.get("properties", {}))
         extra = sorted(set(error.instance) - set(allowed)) if isinstance(error.instance, dict) else []
         key = extra[0] if extra else "?"
-        close = difflib.get_close_matches(str(key), allowed, n=1)
+        close = closest(str(key), allowed)
         message = f"unknown key `{key}`"
-        hint = f"did you mean `{close[0]}`?" if close else f"allowed keys: {', '.join(allowed)}"
+        hint = f"did you mean `{close}`?" if close else f"allowed keys: {', '.join(allowed)}"
         return locate(path + (key,), message, hint)
     if validator == "required":
         missing = error.message.split("'")[1] if "'" in error.message else error.message
         return locate(path, f"missing required key `{missing}`", f"add `{missing}:` here")
     if validator == "enum":
         allowed = ", ".join(str(v) for v in error.validator_value)
-        close = difflib.get_close_matches(str(error.instance), [str(v) for v in error.validator_value], n=1)
-        hint = f"did you mean `{close[0]}`?" if close else f"use one of: {allowed}"
+        close = closest(str(error.instance), [str(v) for v in error.validator_value])
+        hint = f"did you mean `{close}`?" if close else f"use one of: {allowed}"
         return locate(path, f"{error.instance!r} is not one of: {allowed}", hint)
     if validator == "type":
         expected = error.validator_value if isinstance(error.validator_value, str) else " or ".join(error.validator_value)
@@ -415,3 +414,4 @@ def _type_name(name: str) -> str:
             "array": "a list", "int": "a number", "integer": "a whole number", "float": "a number",
             "bool": "true or false", "boolean": "true or false", "NoneType": "nothing (null)",
             "null": "null"}.get(name, name)
+

@@ -243,7 +243,7 @@ def test_a_worker_whose_main_process_was_killed_does_not_wait_forever_to_send_it
     monkeypatch.setattr(generator, "_work", work)
     proofs = tmp_path / "proofs"
     proofs.mkdir()
-    monkeypatch.setattr(generator, "_WORK", generator._Work(tmp_path, [], None, 1, None, None, None,
+    monkeypatch.setattr(generator, "_WORK", generator._Work(tmp_path, [], None, 1, None, None,
                                                             prove.ProofStore(proofs), False, None, os.getpid()))
     read_pid, write_pid = os.pipe()
     main = os.fork()

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from keptn_pagerduty import model, profiles, prove, render
-from keptn_pagerduty.generator import _Maker, _take, generate
+from keptn_pagerduty.generator import _Counters, _Maker, generate
 from keptn_pagerduty.fingerprint import sha256
 from keptn_pagerduty.write import STAGING, Staging, digest
 
@@ -25,15 +25,35 @@ def fleet(folder: Path, size: int) -> Path:
 def test_workers_take_every_group_once_in_chunks_that_shrink() -> None:
     import multiprocessing
 
-    cursor = multiprocessing.get_context("fork").Value("i", 0)
+    counters = _Counters(multiprocessing.get_context("fork"))
     taken = []
-    while numbers := _take(cursor, 200, 2):
+    while numbers := counters.take(200, 2):
         taken.append(list(numbers))
     assert [n for chunk in taken for n in chunk] == list(range(200))  # each once, in order
     sizes = [len(chunk) for chunk in taken]
     assert sizes[:5] == [16, 16, 16, 16, 16]  # a lock per chunk, not per group
     assert sizes == sorted(sizes, reverse=True) and sizes[-8:] == [1] * 8  # smaller as the work runs out
-    assert not _take(cursor, 200, 2)
+    assert not counters.take(200, 2)
+    assert counters.done == 0
+
+
+def test_forked_workers_share_the_counters() -> None:
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    counters = _Counters(context)
+
+    def work() -> None:
+        while numbers := counters.take(400, 3):
+            for _ in numbers:
+                counters.finished()
+
+    workers = [context.Process(target=work) for _ in range(3)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert counters.done == 400 and not counters.take(400, 3)  # all done by the workers, each group once
 
 
 def test_profiles_are_grouped_by_the_project_they_name(tmp_path: Path) -> None:

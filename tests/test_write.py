@@ -7,10 +7,11 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given, strategies as st
 
 from keptn_pagerduty.fingerprint import sha256
 from keptn_pagerduty.problems import UserError
-from keptn_pagerduty.write import LOCK, MANIFEST, STAGING, Staging, check, safe_relative, write
+from keptn_pagerduty.write import LOCK, MANIFEST, STAGING, Staging, check, indented_json, safe_relative, write
 
 
 def test_creates_then_leaves_unchanged_files_alone(tmp_path: Path) -> None:
@@ -196,3 +197,14 @@ def test_what_stands_at_a_files_place_is_compared_by_its_own_bytes_only(tmp_path
             staging.put(name, b"1")
         staged = sorted(p.relative_to(staging.path).as_posix() for p in staging.path.rglob("*.txt"))
     assert staged == ["p/fifo.txt", "p/folder.txt", "p/link.txt", "p/long.txt"]
+
+
+_JSON_LEAVES = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text()
+_JSON = st.recursive(_JSON_LEAVES, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner,
+                                                                                               max_size=4))
+
+
+@given(_JSON)
+@example({"files": {"a/é.sh": "0" * 64, "b\n\"c\"": "1"}, "inputs": {"shared": [], "projects": {}}})
+def test_indented_json_is_json_dumps_with_indent_2(value: object) -> None:
+    assert indented_json(value) == json.dumps(value, indent=2)
