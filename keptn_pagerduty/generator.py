@@ -304,7 +304,7 @@ _WORK: _Work | None = None
 def _parallel(profiles_dir: Path, paths: list[Path], plan: incremental.Plan, root: Path | None,
               templates: Path | None, jobs: int, progress: Progress | None,
               stage: write.Staging | None, keep: bool, cache: ProofCache | None) -> list[_Part] | None:
-    """Fork `jobs` workers, each making whole projects, taking groups of profiles as it goes (`_take`).
+    """Fork `jobs` workers, each making whole projects, taking groups of profiles as it goes (`_Counters.take`).
 
     Profiles are grouped by the project they name (`profiles.group_by_project`, a quick reading); each
     worker loads the groups it takes itself, so no process holds the whole fleet. None when the quick reading
