@@ -319,4 +319,3 @@ def kind_problem(kind: str, value: Any, values: tuple[str, ...] = (), items: str
     else:
         raise ValueError(f"unknown kind {kind!r}")
     return None if ok else f"expected {kind}{' ' + str(list(values)) if values else ''}, got {value!r:.80}"
-

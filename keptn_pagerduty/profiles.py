@@ -414,4 +414,3 @@ def _type_name(name: str) -> str:
             "array": "a list", "int": "a number", "integer": "a whole number", "float": "a number",
             "bool": "true or false", "boolean": "true or false", "NoneType": "nothing (null)",
             "null": "null"}.get(name, name)
-
