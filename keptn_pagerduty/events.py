@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from .problems import closest
+from .yamlsource import Loader
 
 PREFIX = "sh.keptn.event."
 PHASES = ("triggered", "started", "finished")
@@ -162,8 +163,7 @@ def is_subscribable(type: str) -> bool:  # noqa: A002 - named like the CloudEven
 def load_catalogue() -> Catalogue:
     """Read data/events.yaml once."""
     text = resources.files("keptn_pagerduty").joinpath("data", "events.yaml").read_text(encoding="utf-8")
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    return _build(yaml.load(text, Loader=loader))
+    return _build(yaml.load(text, Loader=Loader))
 
 
 def _build(raw: dict[str, Any]) -> Catalogue:

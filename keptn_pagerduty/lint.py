@@ -30,7 +30,7 @@ from . import events, pagerduty
 from .keptn import webhook_service as ws
 from .keptn.gotemplate import UnsupportedTemplateError
 from .problems import Problem
-from .yamlsource import format_path
+from .yamlsource import Loader, format_path
 
 ERROR, WARNING = "error", "warning"
 # Stand-in for every envFrom secret: 32 alphanumerics, so PagerDuty's routing_key rules pass.
@@ -222,12 +222,9 @@ def lint_text(name: str, text: str, user_events: Sequence[Sample] | None = None)
 # Where things are in the YAML
 # --------------------------------------------------------------------------------------------------
 
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
 def _compose(text: str) -> Node | None:
     try:
-        return next(iter(yaml.compose_all(text, Loader=_Loader)), None)
+        return next(iter(yaml.compose_all(text, Loader=Loader)), None)
     except yaml.YAMLError:
         return None
 

@@ -24,6 +24,7 @@ from importlib import resources
 import yaml
 
 from .events import EventType, Field
+from .yamlsource import Loader
 
 GO_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Characters written as \uXXXX in static JSON text: Keptn's printf step (%), quote parser ('), denied
@@ -62,7 +63,7 @@ class Compiled:
 @lru_cache(maxsize=1)
 def kinds() -> dict[str, dict[str, object]]:
     text = resources.files("keptn_pagerduty").joinpath("data/kinds.yaml").read_text(encoding="utf-8")
-    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # read at every start-up
+    return yaml.load(text, Loader=Loader)  # read at every start-up
 
 
 def json_static(text: str, api_version: str = "v1beta1") -> str:

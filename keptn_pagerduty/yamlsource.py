@@ -18,6 +18,7 @@ from .fingerprint import sha256
 from .keyshape import yaml_may_hold_key
 from .problems import Problem, UserError
 
+# libyaml's safe loader where PyYAML was built with it; profiles, the data files and lint read YAML with it.
 Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 MAX_FILE_BYTES = 1_000_000
