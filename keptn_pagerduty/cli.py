@@ -12,6 +12,7 @@ or in the command's JSON shape (docs/json-output.md), and exit code 1.
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import gc
 import json
 import os
@@ -64,17 +65,36 @@ def _echo_json(data: object) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
 
-def _fail(exc: UserError, fmt: str, console: Console, shape: dict | None = None, **known: object) -> NoReturn:
-    """Report every problem (text on stderr, or the command's JSON shape on stdout) and exit 1."""
+def _fail(exc: UserError, fmt: str, console: Console, shape: dict | None = None, *, profiles: Path | None = None,
+          **known: object) -> NoReturn:
+    """Report every problem (text on stderr, or the command's JSON shape on stdout) and exit 1.
+
+    `profiles`: the profiles folder as the user gave it, to name its files as they can be opened from here.
+    """
+    problems = _openable(exc.problems, profiles)
     if fmt == "json":
-        _echo_json({**(shape or {}), **known, "status": "fail", "errors": [p.as_dict() for p in exc.problems]})
+        _echo_json({**(shape or {}), **known, "status": "fail", "errors": [p.as_dict() for p in problems]})
     else:
-        console.problems(exc.problems)
-        count = len(exc.problems)
+        console.problems(problems)
+        count = len(problems)
         written = ("some files were written before it, the others not" if isinstance(exc, PartlyWritten)
                    else "nothing was written")
         click.echo(f"{count} problem{'s' if count != 1 else ''} found; {written}.", err=True)
     sys.exit(1)
+
+
+def _openable(problems: list[Problem], profiles: Path | None) -> list[Problem]:
+    """Problems whose file can be opened from the working folder, as a compiler's can.
+
+    Profiles name their files relative to the folder above the profiles folder, as the generated files
+    quote them (the same bytes wherever the command runs). In the usual layout that is the working folder;
+    when the profiles are elsewhere, their names are put back under that folder as the user gave it.
+    """
+    root = profiles.parent if profiles is not None else Path(".")
+    if root == Path("."):
+        return problems
+    return [dataclasses.replace(p, file=f"{root.as_posix()}/{p.file}")
+            if p.file and not os.path.isabs(p.file) and os.path.lexists(root / p.file) else p for p in problems]
 
 
 def _settings(profiles_dir: Path | None = None, output_dir: Path | None = None,
@@ -149,9 +169,10 @@ def generate_command(profiles_dir: Path | None = None, output_dir: Path | None =
     from .write import Staging
     console = Console.for_stderr(quiet)
     out: Path | None = None
+    profiles: Path | None = None
     try:
         settings = _settings(profiles_dir, output_dir, templates_dir, need=("profiles", "templates"))
-        out = settings.output_dir
+        out, profiles = settings.output_dir, settings.profiles_dir
         # Only projects whose inputs changed since the last run into `out` are made again (see incremental).
         with Staging(out) as staging, console.progress("checking profiles and proving webhooks") as progress:
             result = generate(settings.profiles_dir, settings.templates_dir, progress=progress.update, reuse=out,
@@ -159,7 +180,7 @@ def generate_command(profiles_dir: Path | None = None, output_dir: Path | None =
             progress.step("writing files")
             outcome = staging.commit(result.made, prune=prune, inputs=result.inputs(out), kept=result.kept)
     except UserError as exc:
-        _fail(exc, fmt, console, GENERATE_JSON, output=str(out or ""))
+        _fail(exc, fmt, console, GENERATE_JSON, profiles=profiles, output=str(out or ""))
     out = settings.output_dir
     if fmt == "json":
         _echo_json({**GENERATE_JSON, "output": str(out), "created": outcome.created, "updated": outcome.updated,
@@ -188,13 +209,15 @@ def validate_command(profiles_dir: Path | None, templates_dir: Path | None, fmt:
     """Check profiles and prove their webhooks; write nothing."""
     from .generator import generate
     console = Console.for_stderr(quiet)
+    profiles: Path | None = None
     try:
         settings = _settings(profiles_dir, None, templates_dir, need=("profiles", "templates"))
+        profiles = settings.profiles_dir
         with console.progress("checking profiles and proving webhooks") as progress:
             result = generate(settings.profiles_dir, settings.templates_dir, progress=progress.update,
                               keep_files=False, cache=_proof_cache())
     except UserError as exc:
-        _fail(exc, fmt, console, VALIDATE_JSON)
+        _fail(exc, fmt, console, VALIDATE_JSON, profiles=profiles)
     if fmt == "json":
         _echo_json({**VALIDATE_JSON, "projects": result.project_names(), "files": sorted(result.made),
                     "simulations": result.report.simulations})
@@ -217,9 +240,10 @@ def check_command(profiles_dir: Path | None, output_dir: Path | None, templates_
     from .write import check
     console = Console.for_stderr(quiet)
     out: Path | None = None
+    profiles: Path | None = None
     try:
         settings = _settings(profiles_dir, output_dir, templates_dir, need=("profiles", "templates"))
-        out = settings.output_dir
+        out, profiles = settings.output_dir, settings.profiles_dir
         # Unchanged inputs give unchanged bytes: then the manifest's digests decide, with no generation.
         fast = unchanged(settings.profiles_dir, out, settings.templates_dir)
         if fast is not None:
@@ -232,7 +256,7 @@ def check_command(profiles_dir: Path | None, output_dir: Path | None, templates_
                 outcome = check(out, result.made, result.inputs(out))
                 count = len(result.made)
     except UserError as exc:
-        _fail(exc, fmt, console, CHECK_JSON, output=str(out or ""))
+        _fail(exc, fmt, console, CHECK_JSON, profiles=profiles, output=str(out or ""))
     out = settings.output_dir
     leaks = scan_output(out, set(fast.unchanged) if fast is not None else set())
     current = outcome.current and not leaks
@@ -362,7 +386,7 @@ def preview_command(profile: Path | None, webhook: Path | None, event_file: Path
             projects = _projects_of(profile, result.projects)
             previews = simulate_generated(result.files, subscriptions(projects), event)
     except UserError as exc:
-        _fail(exc, fmt, console, PREVIEW_JSON)
+        _fail(exc, fmt, console, PREVIEW_JSON, profiles=profile.parent if profile is not None else None)
     failed = any(p.error or p.pagerduty_errors for p in previews)
     if fmt == "json":
         _echo_json({**PREVIEW_JSON, "status": "fail" if failed else "ok", "requests": [p.as_dict() for p in previews]})

@@ -24,6 +24,7 @@ from importlib import resources
 import yaml
 
 from .events import EventType, Field
+from .problems import closest
 from .yamlsource import Loader
 
 GO_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -182,9 +183,10 @@ def compile_text(text: str, event: EventType, context: Context = Context()) -> C
         found = event.field(part.name)
         if found is None:
             available = sorted([f.name for f in event.fields] + list(STATIC_FIELDS))
+            meant = closest(part.name, available)
             raise PlaceholderError(
                 f"`{{{part.name}}}` is not a field of {event.short}", part.offset,
-                f"{event.short} has: {', '.join(available)}",
+                (f"did you mean `{{{meant}}}`? " if meant else "") + f"{event.short} has: {', '.join(available)}",
             )
         template, longest = _field_template(found, default, context, part.offset)
         pieces.append(template)

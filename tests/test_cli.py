@@ -94,7 +94,7 @@ def test_json_errors_have_a_stable_shape(tmp_path: Path) -> None:
     assert report["status"] == "fail"
     error = report["errors"][0]
     assert {"file", "line", "column", "path", "message", "hint", "level"} <= set(error)
-    assert (error["file"], error["line"], error["column"]) == ("profiles/shop.yaml", 8, 9)
+    assert (error["file"], error["line"], error["column"]) == (f"{bad.as_posix()}/shop.yaml", 8, 9)
     assert error["message"] == "unknown key `sumary`" and error["hint"] == "did you mean `summary`?"
 
 
@@ -288,6 +288,30 @@ def test_quiet_still_prints_problems(tmp_path: Path) -> None:
     result = script("validate", "--quiet", "--profiles", str(bad))
     assert result.returncode == 1
     assert "unknown key `sumary`" in result.stderr
+
+
+def test_problems_name_profiles_as_they_open_from_the_working_folder(tmp_path: Path) -> None:
+    """A working folder with a profile of the same name must not be taken for the one at fault."""
+    case = tmp_path / "elsewhere" / "shop-profiles"
+    shutil.copytree(ROOT / "tests" / "bad_profiles" / "mistyped-placeholder" / "profiles", case)
+    here = tmp_path / "here"
+    shutil.copytree(ROOT / "profiles", here / "profiles")
+    expected = "shop.yaml:8:9: error: "
+    relative = script("validate", "--profiles", "../elsewhere/shop-profiles", cwd=here)
+    assert relative.stderr.startswith(f"../elsewhere/shop-profiles/{expected}"), relative.stderr
+    assert (here / "../elsewhere/shop-profiles/shop.yaml").is_file()
+    absolute = script("generate", "--profiles", str(case), "--output", str(tmp_path / "out"), cwd=here)
+    assert absolute.stderr.startswith(f"{case.as_posix()}/{expected}"), absolute.stderr
+    listing = json.loads(script("check", "--profiles", str(case), "--output", str(tmp_path / "out"),
+                                "--format", "json", cwd=here).stdout)
+    assert [e["file"] for e in listing["errors"]] == [f"{case.as_posix()}/shop.yaml"]
+    preview = script("preview", "--profile", "../elsewhere/shop-profiles/shop.yaml", "--event",
+                     str(ROOT / "docs" / "examples" / "evaluation-finished-fail.json"), cwd=here)
+    assert preview.stderr.startswith(f"../elsewhere/shop-profiles/{expected}"), preview.stderr
+    # In the usual layout (the profiles folder in the working folder) names stay as the generated files quote them.
+    usual = script("validate", "--profiles", "shop-profiles", cwd=case.parent)
+    assert usual.stderr.startswith(f"shop-profiles/{expected}"), usual.stderr
+    assert "did you mean `{result}`?" in usual.stderr
 
 
 def test_events_shows_optional_free_text_and_an_example() -> None:
