@@ -164,6 +164,12 @@ def read_bounded(path: Path) -> bytes:
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
+def _char_at(text: str, line: int, column: int) -> str:
+    """The character at a 0-based line and column (libyaml's index counts bytes, its column characters)."""
+    lines = text.split("\n", line + 1)
+    return lines[line][column:column + 1] if line < len(lines) else ""
+
+
 def loads(raw: bytes | str, name: str) -> Source:
     try:
         text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
@@ -179,8 +185,10 @@ def loads(raw: bytes | str, name: str) -> Source:
         message = f"YAML syntax error: {exc.problem or exc.context}"
         if exc.context and exc.problem:
             message += f" ({exc.context})"
-        raise UserError([Problem(name, line, column, "", message,
-                                 "check indentation, colons and quotes around this position")]) from None
+        hint = "check indentation, colons and quotes around this position"
+        if mark and _char_at(text, mark.line, mark.column) == "\t":
+            hint = "YAML indents with spaces, never tabs: replace the tab at this position with spaces"
+        raise UserError([Problem(name, line, column, "", message, hint)]) from None
     except yaml.YAMLError as exc:
         raise UserError([Problem(name, 1, 1, "", f"YAML error: {exc}", "")]) from None
     if len(nodes) > 1:
