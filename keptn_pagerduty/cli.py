@@ -384,7 +384,7 @@ def preview_command(profile: Path | None, webhook: Path | None, event_file: Path
             settings = _settings(None, None, templates_dir, need=("templates",))
             result = generate(profile.parent, settings.templates_dir, jobs=1)  # keeps the model: see below
             projects = _projects_of(profile, result.projects)
-            previews = simulate_generated(result.files, subscriptions(projects), event)
+            previews = simulate_generated(result.files, subscriptions(projects), event, str(event_file))
     except UserError as exc:
         _fail(exc, fmt, console, PREVIEW_JSON, profiles=profile.parent if profile is not None else None)
     failed = any(p.error or p.pagerduty_errors for p in previews)

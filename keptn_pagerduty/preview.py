@@ -48,14 +48,17 @@ def simulate_file(name: str, text: str, event: dict, subscription_id: str | None
     return [_simulate(name, config, hook, event) for hook in hooks]
 
 
-def simulate_generated(files: dict[str, bytes], subscriptions: dict[str, dict], event: dict) -> list[Preview]:
-    """Route an event through generated files as Keptn would: filter, then service, stage, project level."""
+def simulate_generated(files: dict[str, bytes], subscriptions: dict[str, dict], event: dict,
+                       source: str = "event") -> list[Preview]:
+    """Route an event through generated files as Keptn would: filter, then service, stage, project level.
+
+    `source` names the event's file in a problem."""
     data = event.get("data", {}) if isinstance(event.get("data"), dict) else {}
     project, stage, service = data.get("project"), data.get("stage"), data.get("service")
     matching = [sid for sid, sub in sorted(subscriptions.items())
                 if sub["event"] == event.get("type") and _covers(sub["filter"], project, stage, service)]
     if not matching:
-        raise UserError([Problem("event", message=f"no subscription of these profiles receives {event.get('type')} "
+        raise UserError([Problem(source, message=f"no subscription of these profiles receives {event.get('type')} "
                                                   f"for {project}/{stage}/{service}",
                                  hint="check the event's project, stage and service against the profile's routes")])
     previews = []
