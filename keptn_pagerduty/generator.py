@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, NamedTuple, NoReturn
 
-from . import fingerprint, incremental, model, profiles, prove, render, write
+from . import fingerprint, incremental, model, profiles, prove, render, scriptcheck, write
 from .current import find_integration_keys
 from .events import load_catalogue
 from .model import Project
@@ -143,7 +143,7 @@ def generate(profiles_dir: Path, templates: Path | None = None, jobs: int | None
         result.report.distinct_requests += part.distinct_requests
         result.report.reused += part.reused
     if problems:
-        raise UserError(problems)
+        raise UserError(list(dict.fromkeys(problems)))  # a template's problem, met by each process once
     result.files = dict(sorted(result.files.items()))
     result.made = dict(sorted(result.made.items()))
     result.sources = dict(sorted(result.sources.items()))
@@ -197,6 +197,8 @@ class _Maker:
     def __init__(self, templates: Path | None, stage: write.Staging | None, store: prove.ProofStore | None = None,
                  keep: bool = True, cache: ProofCache | None = None):
         self.env = render.environment(templates)
+        self.templates = templates
+        self.scripts_checked: set[str] = set()  # script templates whose output bash parsed (given --templates)
         self.prover = prove.Prover(store, cache)
         self.stage = stage
         self.keep = keep
@@ -235,6 +237,8 @@ class _Maker:
             output[f"{project.name}/{name}"] = text.encode()
         self.prover.report.proofs.clear()  # the sample bodies now live in the files
         part.problems.extend(find_integration_keys(output))
+        if self.templates is not None:
+            part.problems.extend(self._script_problems(output))
         part.sources[project.name] = [tuple(map(os.fspath, p.inputs)) for p in project.profiles]
         part.loaded.update((os.fspath(path), digest) for p in project.profiles
                            for path, digest in zip(p.inputs, p.digests))
@@ -246,6 +250,18 @@ class _Maker:
                 self.stage.put(name, data)
         if self.keep:
             part.files.update(output)
+
+    def _script_problems(self, output: dict[str, bytes]) -> list[Problem]:
+        """`bash -n` on the first script each template makes in this process (`scriptcheck`)."""
+        problems = []
+        for name, data in output.items():
+            template = scriptcheck.template_of(name)
+            if name.endswith(".sh") and template not in self.scripts_checked:
+                self.scripts_checked.add(template)
+                assert self.templates is not None
+                problem = scriptcheck.bash_problem(self.templates, name, data.decode("utf-8", "surrogatepass"))
+                problems += [problem] if problem is not None else []
+        return problems
 
     def done(self) -> _Part:
         self.finish()
