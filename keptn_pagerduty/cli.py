@@ -94,7 +94,8 @@ def _openable(problems: list[Problem], profiles: Path | None) -> list[Problem]:
     if root == Path("."):
         return problems
     return [dataclasses.replace(p, file=f"{root.as_posix()}/{p.file}")
-            if p.file and not os.path.isabs(p.file) and os.path.lexists(root / p.file) else p for p in problems]
+            if p.file.endswith((".yaml", ".yml")) and not os.path.isabs(p.file) and os.path.lexists(root / p.file)
+            else p for p in problems]
 
 
 def _settings(profiles_dir: Path | None = None, output_dir: Path | None = None,

@@ -15,14 +15,14 @@ from pathlib import Path
 
 from .problems import Problem
 
-# The script templates, by the script each makes (every other script is a send script).
-CONFIGURE = "configure-keptn.sh"
-TEMPLATE_OF = {CONFIGURE: "configure-keptn.sh.j2"}
+# The script template of each script a project has: the set-up script's own, and the send scripts'.
+TEMPLATE_OF = {"configure-keptn.sh": "configure-keptn.sh.j2"}
 SEND_TEMPLATE = "send-event.sh.j2"
 _BASH_PREFIX = re.compile(r"^[^:]*: (?=line \d+: )")
 
 
 def template_of(script: str) -> str:
+    """The template that made a script of the output (`project/name.sh`)."""
     return TEMPLATE_OF.get(script.rsplit("/", 1)[-1], SEND_TEMPLATE)
 
 
