@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 from .problems import Problem
@@ -29,6 +28,8 @@ def template_of(script: str) -> str:
 def bash_problem(templates: Path, name: str, text: str) -> Problem | None:
     """The problem, located at the template, if bash cannot parse `text` (the script `name` of the output);
     None if it can, or if there is no bash to ask (the scripts need bash to run anyway)."""
+    import subprocess  # noqa: PLC0415  (only runs with --templates pay for importing it)
+
     bash = shutil.which("bash")
     if bash is None:
         return None
