@@ -253,14 +253,14 @@ class _Maker:
 
     def _script_problems(self, output: dict[str, bytes]) -> list[Problem]:
         """`bash -n` on the first script each template makes in this process (`scriptcheck`)."""
+        assert self.templates is not None
         problems = []
         for name, data in output.items():
-            template = scriptcheck.template_of(name)
-            if name.endswith(".sh") and template not in self.scripts_checked:
-                self.scripts_checked.add(template)
-                assert self.templates is not None
-                problem = scriptcheck.bash_problem(self.templates, name, data.decode("utf-8", "surrogatepass"))
-                problems += [problem] if problem is not None else []
+            if not name.endswith(".sh") or (template := scriptcheck.template_of(name)) in self.scripts_checked:
+                continue
+            self.scripts_checked.add(template)
+            problem = scriptcheck.bash_problem(self.templates, name, data.decode("utf-8", "surrogatepass"))
+            problems += [problem] if problem is not None else []
         return problems
 
     def done(self) -> _Part:
